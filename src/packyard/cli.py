@@ -1,0 +1,245 @@
+"""Command line: argv + environment -> Config, logging set-up, and the subcommands.
+
+This is the only module that prints. A bad option, value or directory is one line on
+stderr and exit code 2; a failure while running (the port is taken) is one line and
+exit code 1. Never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from packyard import __version__
+from packyard.config import (
+    OPTIONS,
+    PACKAGES_ENV,
+    Config,
+    Option,
+    from_environment,
+)
+from packyard.errors import ConfigError
+from packyard.index.render import unknown_placeholders
+
+PROG = "pypi-server"
+SUBCOMMANDS = ("run",)
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _converter(option: Option) -> Any:
+    def convert(text: str) -> Any:
+        try:
+            return option.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = option.dest  # argparse names the type in some messages
+    return convert
+
+
+def build_run_parser(prog: str = f"{PROG} run") -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=prog,
+        description="Serve the distributions in PACKAGES_DIR as a Python package index.",
+        epilog=(
+            "Every option can also be set with an environment variable, "
+            f"e.g. PYPISERVER_PORT=8080; directories with {PACKAGES_ENV}. "
+            "See docs/configuration.md."
+        ),
+        argument_default=argparse.SUPPRESS,
+    )
+    for option in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": option.dest, "help": option.help}
+        if option.kind == "flag":
+            kwargs["action"] = "store_true"
+        elif option.kind == "count":
+            kwargs["action"] = "count"
+        else:
+            kwargs["type"] = _converter(option)
+            kwargs["metavar"] = option.metavar
+        parser.add_argument(*option.flags, **kwargs)
+    parser.add_argument(
+        "packages_dirs",
+        nargs="*",
+        metavar="PACKAGES_DIR",
+        help="directories to serve (default ~/packages); uploads go to the first",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    return parser
+
+
+def _value_flags() -> tuple[set[str], list[str]]:
+    takes = {flag for o in OPTIONS if o.takes_value for flag in o.flags}
+    longs = [flag for o in OPTIONS for flag in o.flags if flag.startswith("--")]
+    return takes, longs
+
+
+def split_subcommand(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """Find the subcommand wherever it stands among the options.
+
+    Returns (subcommand or None for the legacy form, the arguments without it).
+    """
+    takes, longs = _value_flags()
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            break
+        if token.startswith("--"):
+            flag = token.split("=", 1)[0]
+            matches = [f for f in longs if f == flag] or [f for f in longs if f.startswith(flag)]
+            if "=" not in token and len(matches) == 1 and matches[0] in takes:
+                i += 1
+        elif token.startswith("-") and token != "-":
+            if len(token) == 2 and token in takes:
+                i += 1
+        else:
+            if token in SUBCOMMANDS:
+                return token, [*argv[:i], *argv[i + 1 :]]
+            return None, list(argv)
+        i += 1
+    return None, list(argv)
+
+
+def parse_config(argv: Sequence[str], environ: dict[str, str]) -> tuple[Config, bool]:
+    """(Config, whether the deprecated form without subcommand was used)."""
+    command, rest = split_subcommand(argv)
+    parser = build_run_parser()
+    namespace = parser.parse_intermixed_args(rest)
+    given = vars(namespace)
+    env_values, env_dirs = from_environment(environ)
+    values: dict[str, Any] = {o.dest: o.default for o in OPTIONS if o.default is not None}
+    values.update(env_values)
+    values.update({k: v for k, v in given.items() if k != "packages_dirs"})
+    dirs = given.get("packages_dirs") or list(env_dirs)
+    return Config.from_values(values, dirs), command is None
+
+
+def check_environment(config: Config) -> str | None:
+    """Start-up checks of the files the configuration names; returns the welcome
+    template. Raises ConfigError with a one-line message."""
+    for root in config.roots:
+        if not root.exists():
+            raise ConfigError(f"packages directory {root} does not exist")
+        if not root.is_dir():
+            raise ConfigError(f"packages directory {root} is not a directory")
+        try:
+            with os.scandir(root):
+                pass
+        except OSError as exc:
+            raise ConfigError(
+                f"packages directory {root} cannot be read: {exc.strerror or exc}"
+            ) from None
+    if config.password_file is not None:
+        try:
+            with config.password_file.open("rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(
+                f"password file {config.password_file} cannot be read: {exc.strerror or exc}"
+            ) from None
+    welcome = None
+    if config.welcome_file is not None:
+        try:
+            welcome = config.welcome_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"welcome file {config.welcome_file} cannot be read: {exc.strerror or exc}"
+            ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"welcome file {config.welcome_file} is not UTF-8 text") from None
+        unknown = unknown_placeholders(welcome)
+        if unknown:
+            logging.getLogger(__name__).warning(
+                "welcome file %s: unknown placeholders left as they are: %s",
+                config.welcome_file,
+                ", ".join(unknown),
+            )
+    if config.log_file is not None:
+        try:
+            with config.log_file.open("a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise ConfigError(
+                f"log file {config.log_file} cannot be written: {exc.strerror or exc}"
+            ) from None
+    return welcome
+
+
+def setup_logging(config: Config) -> None:
+    level = {0: logging.WARNING, 1: logging.INFO}.get(config.verbose, logging.DEBUG)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    formatter = logging.Formatter(config.log_format)
+    handlers: list[logging.Handler] = []
+    if config.log_stream != "none":
+        handlers.append(
+            logging.StreamHandler(sys.stdout if config.log_stream == "stdout" else sys.stderr)
+        )
+    if config.log_file is not None:
+        handlers.append(logging.FileHandler(config.log_file, encoding="utf-8"))
+    if not handlers:
+        handlers.append(logging.NullHandler())
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    root.setLevel(level)
+    # watchdog's per-event debugging is noise even at -vv.
+    logging.getLogger("watchdog").setLevel(max(level, logging.INFO))
+
+
+def _top_level_help() -> str:
+    text = build_run_parser(prog=f"{PROG} [run]").format_help()
+    return (
+        f"{PROG}: a Python package index (packyard {__version__}).\n\n"
+        "commands:\n  run      serve packages directories (the default)\n\n" + text
+    )
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command, _rest = split_subcommand(args)
+    if command is None and any(a in ("-h", "--help") for a in args):
+        sys.stdout.write(_top_level_help())
+        return 0
+    try:
+        config, legacy = parse_config(args, dict(os.environ))
+        if legacy and args:
+            print(
+                f"{PROG}: warning: options without a command are deprecated; "
+                f"use '{PROG} run [OPTIONS] [PACKAGES_DIR ...]'",
+                file=sys.stderr,
+            )
+        setup_logging(config)
+        welcome = check_environment(config)
+    except UsageError as exc:
+        return _fail(f"{exc} (see '{PROG} run --help')", 2)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+
+    from packyard import server  # imported late: waitress and watchdog are not needed above
+
+    try:
+        return server.run(config, welcome)
+    except OSError as exc:
+        return _fail(
+            f"cannot serve on {config.host}:{config.port}: {exc.strerror or exc}", 1
+        )

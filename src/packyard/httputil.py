@@ -1,0 +1,110 @@
+"""Pure HTTP helpers: relative redirects, ranges, validators and dates."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from email.utils import formatdate, parsedate_to_datetime
+from urllib.parse import quote
+
+
+def relative_location(request_path: str, target_path: str, query: str = "") -> str:
+    """A Location that leads from ``request_path`` to ``target_path``, relatively.
+
+    Both are paths as the application sees them (below any prefix a proxy or
+    SCRIPT_NAME adds), so the result is right however the server is mounted.
+    ``target_path`` must already be percent-encoded; a trailing slash is kept.
+    """
+    base_dir = request_path.rsplit("/", 1)[0] or "/"
+    rel = posixpath.relpath(target_path, base_dir)
+    if target_path.endswith("/") and not rel.endswith("/"):
+        rel = "./" if rel == "." else rel + "/"
+    if ":" in rel.split("/", 1)[0]:
+        rel = "./" + rel  # never let a first segment read as a URL scheme
+    location = quote(rel, safe="/%:@!$&'()*+,;=-._~")
+    if query:
+        location += "?" + quote(query, safe="/%:@!$&'()*+,;=-._~?")
+    return location
+
+
+def http_date(timestamp: float) -> str:
+    return formatdate(timestamp, usegmt=True)
+
+
+def parse_http_date(text: str) -> float | None:
+    try:
+        return parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """If-None-Match semantics: weak comparison against a list of tags, or ``*``."""
+    if header.strip() == "*":
+        return True
+    wanted = etag.removeprefix("W/")
+    for candidate in header.split(","):
+        if candidate.strip().removeprefix("W/") == wanted:
+            return True
+    return False
+
+
+UNSATISFIABLE = (-1, -1)
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """The one byte range ``header`` asks for, as (first, last) inclusive.
+
+    None means "serve the whole file": the header is malformed, not in bytes, or asks
+    for several ranges (answering those with the whole file is allowed, RFC 9110
+    14.2). UNSATISFIABLE means no asked byte exists (416).
+    """
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first_text, dash, last_text = spec.strip().partition("-")
+    if not dash:
+        return None
+    first_text, last_text = first_text.strip(), last_text.strip()
+    if not (first_text.isdigit() or first_text == "") or not (
+        last_text.isdigit() or last_text == ""
+    ):
+        return None
+    if first_text == "":
+        if last_text == "":
+            return None
+        length = int(last_text)
+        if length == 0 or size == 0:
+            return UNSATISFIABLE
+        return (max(0, size - length), size - 1)
+    first = int(first_text)
+    last = int(last_text) if last_text else size - 1
+    if last < first:
+        return None
+    if first >= size:
+        return UNSATISFIABLE
+    return (first, min(last, size - 1))
+
+
+def if_range_allows(header: str | None, etag: str, mtime: float) -> bool:
+    """True when a Range may be honoured given an If-Range header (RFC 9110 13.1.5)."""
+    if header is None:
+        return True
+    header = header.strip()
+    if header.startswith(('"', "W/")):
+        return not header.startswith("W/") and header == etag
+    when = parse_http_date(header)
+    return when is not None and int(mtime) <= when
+
+
+def base_url(environ: Mapping[str, object]) -> str:
+    """scheme://host/prefix/ of this application as the client addressed it."""
+    scheme = str(environ.get("wsgi.url_scheme", "http"))
+    host = str(environ.get("HTTP_HOST") or "")
+    if not host:
+        host = str(environ.get("SERVER_NAME", "localhost"))
+        port = str(environ.get("SERVER_PORT", ""))
+        if port and port != {"http": "80", "https": "443"}.get(scheme):
+            host += ":" + port
+    prefix = quote(str(environ.get("SCRIPT_NAME", "")).rstrip("/"))
+    return f"{scheme}://{host}{prefix}/"

@@ -1,0 +1,93 @@
+"""Builds the services, runs waitress, and owns start-up and shutdown."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+import waitress
+
+from packyard import __version__
+from packyard.accesslog import AccessLog
+from packyard.app import Services, create_app
+from packyard.config import Config
+from packyard.storage.cache import IndexCache
+from packyard.storage.directory import Root
+from packyard.storage.watcher import Watcher
+
+log = logging.getLogger(__name__)
+# The start-up line is always logged (tests and users read the address from it).
+banner = logging.getLogger("packyard.startup")
+banner.setLevel(logging.INFO)
+
+
+@dataclass
+class Running:
+    """A started server: its WSGI server, address and background services."""
+
+    server: Any
+    watcher: Watcher
+    services: Services
+    url: str
+
+    def stop(self) -> None:
+        self.watcher.stop()
+        self.server.close()
+
+
+def start(config: Config, welcome_template: str | None = None) -> Running:
+    """Scan, start the watcher and bind the socket; ``Running.server.run()`` serves."""
+    cache = IndexCache([Root.of(str(root)) for root in config.roots])
+    snap = cache.rescan()
+    watcher = Watcher(cache)
+    watcher.start()
+    services = Services(cache=cache, welcome_template=welcome_template)
+    app: Any = create_app(config, services)
+    if config.verbose >= 1:
+        app = AccessLog(app)
+    try:
+        server = waitress.create_server(app, host=config.host, port=config.port, ident="packyard")
+    except BaseException:
+        watcher.stop()
+        raise
+    listening = getattr(server, "effective_listen", None) or [
+        (server.effective_host, server.effective_port)
+    ]
+    urls = [f"http://{f'[{h}]' if ':' in str(h) else h}:{p}/" for h, p in listening]
+    url = urls[0]
+    banner.info(
+        "packyard %s serving %d files of %d projects from %s at %s (file events: %s)",
+        __version__,
+        len(snap.files),
+        len(snap.project_names),
+        ", ".join(str(r) for r in config.roots),
+        " and ".join(urls),
+        watcher.mode,
+    )
+    return Running(server=server, watcher=watcher, services=services, url=url)
+
+
+def run(config: Config, welcome_template: str | None = None) -> int:
+    running = start(config, welcome_template)
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop_requested.set()
+        raise SystemExit(0)
+
+    previous: dict[int, Callable[..., Any] | int | None] = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, on_signal)
+    try:
+        running.server.run()  # returns on SystemExit / KeyboardInterrupt
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        running.stop()
+        banner.info("packyard stopped")
+    return 0

@@ -1,0 +1,1 @@
+"""Where distributions live: directories on disk, the snapshot cache, the watcher."""

@@ -1,0 +1,159 @@
+"""Scanning packages directories into Distributions.
+
+Rules (the same for the start-up scan and for single paths reported by the watcher):
+- names starting with "." (files and directories) are never listed: they are ours
+  (temporary uploads, the metadata store) or the user's hidden files;
+- symlinked directories are not followed; a symlinked file is listed only when its
+  target lies inside the same root;
+- only recognized distribution filenames are listed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+
+from packyard.index.filenames import Kind, NotADistribution, parse_filename
+from packyard.index.model import Distribution
+from packyard.index.names import normalize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Root:
+    """A packages directory: the path as served, and its real path for containment."""
+
+    path: str
+    real: str
+
+    @classmethod
+    def of(cls, path: str) -> Root:
+        absolute = os.path.abspath(path)
+        return cls(path=absolute, real=os.path.realpath(absolute))
+
+    def contains(self, target: str) -> bool:
+        real = os.path.realpath(target)
+        return real == self.real or real.startswith(self.real.rstrip(os.sep) + os.sep)
+
+
+def is_hidden_relpath(relpath: str) -> bool:
+    return any(part.startswith(".") or not part for part in relpath.split("/"))
+
+
+def _walk(root: Root, rel_dir: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    start = os.path.join(root.path, *rel_dir.split("/")) if rel_dir else root.path
+    stack = [(start, rel_dir)]
+    while stack:
+        directory, rel = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                entries = list(it)
+        except FileNotFoundError:
+            continue  # removed meanwhile (or a deleted directory being re-read)
+        except OSError as exc:
+            log.warning("cannot list %s: %s", directory, exc.strerror or exc)
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            relpath = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, relpath))
+                    continue
+            except OSError:
+                continue
+            yield relpath, entry
+
+
+def _stat_file(root: Root, path: str, is_symlink: bool) -> os.stat_result | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # vanished, dangling symlink, no permission
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    if is_symlink and not root.contains(path):
+        log.warning("not serving %s: symlink leads outside %s", path, root.path)
+        return None
+    return st
+
+
+class _Hints(Collection[str]):
+    """Known project names plus the name of the file's own directory, without copying."""
+
+    def __init__(self, relpath: str, known: Collection[str]) -> None:
+        self._known = known
+        parent = relpath.rpartition("/")[0]
+        self._extra = normalize(parent.rpartition("/")[2]) if parent else None
+
+    def __contains__(self, name: object) -> bool:
+        return name == self._extra or name in self._known
+
+    def __iter__(self) -> Iterator[str]:
+        if self._extra is not None:
+            yield self._extra
+        yield from self._known
+
+    def __len__(self) -> int:
+        return len(self._known) + (self._extra is not None)
+
+
+def _hints(relpath: str, known: Collection[str]) -> Collection[str]:
+    return _Hints(relpath, known)
+
+
+def scan(root: Root, rel_dir: str = "", known: Collection[str] = ()) -> list[Distribution]:
+    """Every distribution under ``root`` (or one of its subdirectories).
+
+    Wheels are parsed first; their project names then serve as hints for legacy sdists
+    whose name/version split is ambiguous.
+    """
+    found: list[tuple[str, os.DirEntry[str]]] = []
+    for relpath, entry in _walk(root, rel_dir):
+        found.append((relpath, entry))
+    found.sort(key=lambda item: not item[0].endswith(".whl"))
+    names = set(known)
+    result: list[Distribution] = []
+    for relpath, entry in found:
+        try:
+            parsed = parse_filename(entry.name, _hints(relpath, names))
+        except NotADistribution:
+            continue
+        try:
+            is_link = entry.is_symlink()
+        except OSError:
+            continue
+        st = _stat_file(root, entry.path, is_link)
+        if st is None:
+            continue
+        if parsed.kind is Kind.WHEEL:
+            names.add(parsed.project)
+        result.append(Distribution.from_parsed(root.path, relpath, parsed, st))
+    return result
+
+
+def probe(root: Root, relpath: str, known: Collection[str] = ()) -> Distribution | None:
+    """The distribution at ``relpath`` as it is on disk now, or None if there is none."""
+    if is_hidden_relpath(relpath):
+        return None
+    name = relpath.rpartition("/")[2]
+    try:
+        parsed = parse_filename(name, _hints(relpath, known))
+    except NotADistribution:
+        return None
+    path = os.path.join(root.path, *relpath.split("/"))
+    # Every directory on the way must be a real directory (symlinked ones are not served).
+    parent = root.path
+    for part in relpath.split("/")[:-1]:
+        parent = os.path.join(parent, part)
+        if os.path.islink(parent):
+            return None
+    st = _stat_file(root, path, os.path.islink(path))
+    if st is None:
+        return None
+    return Distribution.from_parsed(root.path, relpath, parsed, st)
