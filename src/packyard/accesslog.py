@@ -34,9 +34,7 @@ class AccessLog:
 
         result = self._app(environ, capture)
         elapsed_ms = (time.perf_counter() - started) * 1000
-        length = next(
-            (v for k, v in seen.get("headers", ()) if k.lower() == "content-length"), "-"
-        )
+        length = next((v for k, v in seen.get("headers", ()) if k.lower() == "content-length"), "-")
         # Paths are percent-encoded so no client can write control characters to the log.
         path = quote(str(environ.get("PATH_INFO", "")), safe="/:@!$&'()*+,;=-._~")
         qs = environ.get("QUERY_STRING")

@@ -94,20 +94,20 @@ def split_subcommand(argv: Sequence[str]) -> tuple[str | None, list[str]]:
     takes, longs = _value_flags()
     i = 0
     while i < len(argv):
-        token = argv[i]
-        if token == "--":
+        arg = argv[i]
+        if arg == "--":
             break
-        if token.startswith("--"):
-            flag = token.split("=", 1)[0]
+        if arg.startswith("--"):
+            flag = arg.split("=", 1)[0]
             matches = [f for f in longs if f == flag] or [f for f in longs if f.startswith(flag)]
-            if "=" not in token and len(matches) == 1 and matches[0] in takes:
+            if "=" not in arg and len(matches) == 1 and matches[0] in takes:
                 i += 1
-        elif token.startswith("-") and token != "-":
-            if len(token) == 2 and token in takes:
+        elif arg.startswith("-") and arg != "-":
+            if len(arg) == 2 and arg in takes:
                 i += 1
         else:
-            if token in SUBCOMMANDS:
-                return token, [*argv[:i], *argv[i + 1 :]]
+            if arg in SUBCOMMANDS:
+                return arg, [*argv[:i], *argv[i + 1 :]]
             return None, list(argv)
         i += 1
     return None, list(argv)
@@ -240,6 +240,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return server.run(config, welcome)
     except OSError as exc:
-        return _fail(
-            f"cannot serve on {config.host}:{config.port}: {exc.strerror or exc}", 1
-        )
+        return _fail(f"cannot serve on {config.host}:{config.port}: {exc.strerror or exc}", 1)

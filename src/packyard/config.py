@@ -233,8 +233,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "disable_fallback",
         ("--disable-fallback",),
-        "Answer 404 for a project with no local files instead of redirecting to "
-        "--fallback-url.",
+        "Answer 404 for a project with no local files instead of redirecting to --fallback-url.",
         default=False,
         parse=parse_bool,
         kind="flag",

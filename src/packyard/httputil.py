@@ -43,10 +43,7 @@ def etag_matches(header: str, etag: str) -> bool:
     if header.strip() == "*":
         return True
     wanted = etag.removeprefix("W/")
-    for candidate in header.split(","):
-        if candidate.strip().removeprefix("W/") == wanted:
-            return True
-    return False
+    return any(candidate.strip().removeprefix("W/") == wanted for candidate in header.split(","))
 
 
 UNSATISFIABLE = (-1, -1)

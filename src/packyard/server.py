@@ -80,7 +80,7 @@ def run(config: Config, welcome_template: str | None = None) -> int:
         stop_requested.set()
         raise SystemExit(0)
 
-    previous: dict[int, Callable[..., Any] | int | None] = {}
+    previous: dict[signal.Signals, Callable[..., Any] | int | None] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         previous[sig] = signal.signal(sig, on_signal)
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -24,7 +24,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     WHEEL = "wheel"
     SDIST = "sdist"
     EGG = "egg"
@@ -110,9 +110,7 @@ def _split_legacy(stem: str) -> tuple[str, str] | None:
     else the first ``-`` followed by a digit where the rest is a valid version; else the
     first ``-`` followed by a digit.
     """
-    candidates = [
-        i for i, ch in enumerate(stem) if ch == "-" and stem[i + 1 : i + 2].isdigit()
-    ]
+    candidates = [i for i, ch in enumerate(stem) if ch == "-" and stem[i + 1 : i + 2].isdigit()]
     name, sep, version = stem.rpartition("-")
     if sep and _plausible_name_part(name) and _version(version) is not None:
         return name, version

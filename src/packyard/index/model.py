@@ -61,7 +61,7 @@ class Distribution:
 
 
 def _sorted(files: Iterable[Distribution]) -> tuple[Distribution, ...]:
-    return tuple(sorted(files, key=lambda d: d.sort_key))  # type: ignore[arg-type,return-value]
+    return tuple(sorted(files, key=lambda d: d.sort_key))
 
 
 @dataclass(frozen=True, slots=True)

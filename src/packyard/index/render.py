@@ -70,10 +70,7 @@ def packages_html(files: Iterable[Distribution]) -> bytes:
     """The /packages/ listing: every served file by relpath, linked relatively."""
     return _page(
         "Index of packages",
-        (
-            f'<a href="{escape(url_path(d.relpath))}">{escape(d.relpath)}</a><br>\n'
-            for d in files
-        ),
+        (f'<a href="{escape(url_path(d.relpath))}">{escape(d.relpath)}</a><br>\n' for d in files),
     )
 
 
@@ -104,9 +101,7 @@ WELCOME_PLACEHOLDERS = ("URL", "SIMPLE", "PACKAGES", "NUMPKGS", "NUMPROJECTS", "
 
 def unknown_placeholders(template: str) -> list[str]:
     """Placeholder names in a welcome template that will not be replaced."""
-    return sorted(
-        {m.group(2) for m in _PLACEHOLDER.finditer(template)} - set(WELCOME_PLACEHOLDERS)
-    )
+    return sorted({m.group(2) for m in _PLACEHOLDER.finditer(template)} - set(WELCOME_PLACEHOLDERS))
 
 
 def welcome_html(template: str | None, values: Mapping[str, str]) -> bytes:
