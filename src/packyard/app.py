@@ -17,6 +17,7 @@ from urllib.parse import quote
 import bottle
 
 from packyard import __version__
+from packyard.auth import REALM, Action, Authenticator, Permissions
 from packyard.config import Config
 from packyard.httputil import (
     UNSATISFIABLE,
@@ -48,6 +49,7 @@ class Services:
     cache: IndexCache
     digests: DigestCache = field(default_factory=DigestCache)
     welcome_template: str | None = None
+    authenticator: Authenticator | None = None
 
 
 class _PageCache:
@@ -175,6 +177,15 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
     cache = services.cache
     digests = services.digests
     algo = config.hash_algo
+    permissions = Permissions(config.authenticate, services.authenticator)
+
+    def refused(action: Action) -> bottle.HTTPResponse | None:
+        """The answer to a request that ``action`` is not allowed for, else None."""
+        decision = permissions.decide(action, bottle.request.environ.get("HTTP_AUTHORIZATION"))
+        if decision.allowed:
+            return None
+        extra = {"WWW-Authenticate": REALM} if decision.status == 401 else {}
+        return _text(decision.status, decision.message, **extra)
 
     def request_path() -> str:
         return str(bottle.request.environ.get("PATH_INFO") or "/")
@@ -213,10 +224,14 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
 
     @app.get("/simple")  # type: ignore[untyped-decorator]
     def simple_noslash() -> bottle.HTTPResponse:
+        if (denied := refused(Action.LIST)) is not None:
+            return denied
         return _redirect(301, relative_location(request_path(), "/simple/", query()))
 
     @app.get("/simple/")  # type: ignore[untyped-decorator]
     def simple_index() -> bottle.HTTPResponse:
+        if (denied := refused(Action.LIST)) is not None:
+            return denied
         snap = cache.snapshot
         names = snap.project_names
         return _html(pages.get("simple", names, lambda: (render.project_list_html(names), True)))
@@ -239,6 +254,8 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
 
     @app.get("/simple/<name>")  # type: ignore[untyped-decorator]
     def simple_project_noslash(name: str) -> bottle.HTTPResponse:
+        if (denied := refused(Action.LIST)) is not None:
+            return denied
         if not is_valid_name(name):
             return _text(404, f"Not Found: {name!r} is not a valid project name")
         target = "/simple/" + quote(normalize(name)) + "/"
@@ -246,6 +263,8 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
 
     @app.get("/simple/<name>/")  # type: ignore[untyped-decorator]
     def simple_project(name: str) -> bottle.HTTPResponse:
+        if (denied := refused(Action.LIST)) is not None:
+            return denied
         if not is_valid_name(name):
             return _text(404, f"Not Found: {name!r} is not a valid project name")
         project = normalize(name)
@@ -264,10 +283,14 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
 
     @app.get("/packages")  # type: ignore[untyped-decorator]
     def packages_noslash() -> bottle.HTTPResponse:
+        if (denied := refused(Action.LIST)) is not None:
+            return denied
         return _redirect(301, relative_location(request_path(), "/packages/", query()))
 
     @app.get("/packages/")  # type: ignore[untyped-decorator]
     def packages_index() -> bottle.HTTPResponse:
+        if (denied := refused(Action.LIST)) is not None:
+            return denied
         snap = cache.snapshot
         files = snap.files
 
@@ -278,6 +301,8 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
 
     @app.get("/packages/<relpath:path>")  # type: ignore[untyped-decorator]
     def package_file(relpath: str) -> bottle.HTTPResponse:
+        if (denied := refused(Action.DOWNLOAD)) is not None:
+            return denied
         dist = cache.snapshot.files.get(relpath)
         if dist is None:
             return _text(404, f"Not Found: {relpath} is not a file of this index")

@@ -239,5 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return server.run(config, welcome)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
     except OSError as exc:
         return _fail(f"cannot serve on {config.host}:{config.port}: {exc.strerror or exc}", 1)

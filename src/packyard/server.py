@@ -15,6 +15,7 @@ import waitress
 from packyard import __version__
 from packyard.accesslog import AccessLog
 from packyard.app import Services, create_app
+from packyard.auth import HtpasswdAuthenticator
 from packyard.config import Config
 from packyard.storage.cache import IndexCache
 from packyard.storage.directory import Root
@@ -41,12 +42,19 @@ class Running:
 
 
 def start(config: Config, welcome_template: str | None = None) -> Running:
-    """Scan, start the watcher and bind the socket; ``Running.server.run()`` serves."""
+    """Scan, start the watcher and bind the socket; ``Running.server.run()`` serves.
+
+    Raises ConfigError for a password file that cannot be used, OSError when the
+    address cannot be bound.
+    """
+    authenticator = (
+        HtpasswdAuthenticator(config.password_file) if config.password_file is not None else None
+    )
     cache = IndexCache([Root.of(str(root)) for root in config.roots])
     snap = cache.rescan()
     watcher = Watcher(cache)
     watcher.start()
-    services = Services(cache=cache, welcome_template=welcome_template)
+    services = Services(cache=cache, welcome_template=welcome_template, authenticator=authenticator)
     app: Any = create_app(config, services)
     if config.verbose >= 1:
         app = AccessLog(app)
