@@ -103,8 +103,13 @@ def split_subcommand(argv: Sequence[str]) -> tuple[str | None, list[str]]:
             if "=" not in arg and len(matches) == 1 and matches[0] in takes:
                 i += 1
         elif arg.startswith("-") and arg != "-":
-            if len(arg) == 2 and arg in takes:
-                i += 1
+            # Grouped short flags (-vvp 8080): a value flag takes the rest of the
+            # group, or the next argument when it is the group's last letter.
+            for pos, letter in enumerate(arg[1:], start=1):
+                if "-" + letter in takes:
+                    if pos == len(arg) - 1:
+                        i += 1
+                    break
         else:
             if arg in SUBCOMMANDS:
                 return arg, [*argv[:i], *argv[i + 1 :]]
@@ -127,9 +132,11 @@ def parse_config(argv: Sequence[str], environ: dict[str, str]) -> tuple[Config, 
     return Config.from_values(values, dirs), command is None
 
 
-def check_environment(config: Config) -> str | None:
-    """Start-up checks of the files the configuration names; returns the welcome
-    template. Raises ConfigError with a one-line message."""
+def check_environment(config: Config) -> tuple[str | None, list[str]]:
+    """Start-up checks of the files the configuration names.
+
+    Returns the welcome template and warnings to log; raises ConfigError with a
+    one-line message. Runs before logging is set up, so it logs nothing itself."""
     for root in config.roots:
         if not root.exists():
             raise ConfigError(f"packages directory {root} does not exist")
@@ -151,6 +158,7 @@ def check_environment(config: Config) -> str | None:
                 f"password file {config.password_file} cannot be read: {exc.strerror or exc}"
             ) from None
     welcome = None
+    warnings: list[str] = []
     if config.welcome_file is not None:
         try:
             welcome = config.welcome_file.read_text(encoding="utf-8")
@@ -162,10 +170,9 @@ def check_environment(config: Config) -> str | None:
             raise ConfigError(f"welcome file {config.welcome_file} is not UTF-8 text") from None
         unknown = unknown_placeholders(welcome)
         if unknown:
-            logging.getLogger(__name__).warning(
-                "welcome file %s: unknown placeholders left as they are: %s",
-                config.welcome_file,
-                ", ".join(unknown),
+            warnings.append(
+                f"welcome file {config.welcome_file}: unknown placeholders left as they "
+                f"are: {', '.join(unknown)}"
             )
     if config.log_file is not None:
         try:
@@ -175,7 +182,7 @@ def check_environment(config: Config) -> str | None:
             raise ConfigError(
                 f"log file {config.log_file} cannot be written: {exc.strerror or exc}"
             ) from None
-    return welcome
+    return welcome, warnings
 
 
 def setup_logging(config: Config) -> None:
@@ -228,12 +235,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"use '{PROG} run [OPTIONS] [PACKAGES_DIR ...]'",
                 file=sys.stderr,
             )
+        welcome, warnings = check_environment(config)
         setup_logging(config)
-        welcome = check_environment(config)
     except UsageError as exc:
         return _fail(f"{exc} (see '{PROG} run --help')", 2)
     except ConfigError as exc:
         return _fail(str(exc), 2)
+
+    for warning in warnings:
+        logging.getLogger(__name__).warning("%s", warning)
 
     from packyard import server  # imported late: waitress and watchdog are not needed above
 

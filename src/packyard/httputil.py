@@ -75,9 +75,12 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
             return UNSATISFIABLE
         return (max(0, size - length), size - 1)
     first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if last < first:
-        return None
+    if last_text:
+        last = int(last_text)
+        if last < first:
+            return None
+    else:
+        last = size - 1
     if first >= size:
         return UNSATISFIABLE
     return (first, min(last, size - 1))

@@ -23,6 +23,8 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from packyard.index.names import is_valid_name
+
 
 class Kind(StrEnum):
     WHEEL = "wheel"
@@ -61,6 +63,11 @@ def _version(text: str) -> Version | None:
         return None
 
 
+def _check_name(name: str, filename: str) -> None:
+    if not is_valid_name(name):
+        raise NotADistribution(f"not a valid project name {name!r} in {filename!r}")
+
+
 def _make(name: str, version_text: str, kind: Kind) -> ParsedFilename:
     project = str(canonicalize_name(name))
     parsed = _version(version_text)
@@ -77,15 +84,21 @@ def _valid_name_part(name: str) -> bool:
 
 
 def _split_with_hints(stem: str, hints: Collection[str]) -> tuple[str, str] | None:
-    """The split whose name part normalizes to one of the hinted project names."""
+    """The split whose name part normalizes to one of the hinted project names.
+
+    Among several, one whose remainder is a valid version wins, the longest name first
+    ("foo-2-1.0" with hints foo and foo-2 is foo-2 1.0, not foo "2-1.0").
+    """
     if not hints:
         return None
+    found: list[tuple[bool, int]] = []
     for i, ch in enumerate(stem):
-        if ch == "-" and stem[i + 1 : i + 2].isdigit():
-            name = stem[:i]
-            if canonicalize_name(name) in hints:
-                return name, stem[i + 1 :]
-    return None
+        if ch == "-" and stem[i + 1 : i + 2].isdigit() and canonicalize_name(stem[:i]) in hints:
+            found.append((_version(stem[i + 1 :]) is not None, i))
+    if not found:
+        return None
+    _, i = max(found)
+    return stem[:i], stem[i + 1 :]
 
 
 def _plausible_name_part(name: str) -> bool:
@@ -127,6 +140,7 @@ def _parse_sdist(filename: str, ext: str, hints: Collection[str]) -> ParsedFilen
     stem = filename[: -len(ext)]
     hinted = _split_with_hints(stem, hints)
     if hinted is not None:
+        _check_name(hinted[0], filename)
         return _make(hinted[0], hinted[1], Kind.SDIST)
     if ext in _STANDARD_SDIST:
         try:
@@ -134,11 +148,14 @@ def _parse_sdist(filename: str, ext: str, hints: Collection[str]) -> ParsedFilen
         except InvalidSdistFilename:
             pass
         else:
-            if _plausible_name_part(stem.rpartition("-")[0]):
+            name_part = stem.rpartition("-")[0]
+            if _plausible_name_part(name_part):
+                _check_name(name_part, filename)
                 return ParsedFilename(str(name), str(version), Kind.SDIST, version)
     split = _split_legacy(stem)
     if split is None:
         raise NotADistribution(f"cannot find a name and a version in {filename!r}")
+    _check_name(split[0], filename)
     return _make(split[0], split[1], Kind.SDIST)
 
 
@@ -147,6 +164,7 @@ def _parse_egg(filename: str) -> ParsedFilename:
     parts = filename[: -len(".egg")].split("-")
     if len(parts) < 2 or not _valid_name_part(parts[0]) or not parts[1][:1].isalnum():
         raise NotADistribution(f"not a valid egg filename: {filename!r}")
+    _check_name(parts[0], filename)
     return _make(parts[0], parts[1].replace("_", "-"), Kind.EGG)
 
 
@@ -164,6 +182,7 @@ def parse_filename(filename: str, hints: Collection[str] = ()) -> ParsedFilename
             name, version, _build, _tags = parse_wheel_filename(filename)
         except InvalidWheelFilename as exc:
             raise NotADistribution(str(exc)) from None
+        _check_name(filename.partition("-")[0], filename)
         return ParsedFilename(str(name), str(version), Kind.WHEEL, version)
     if filename.endswith(".egg"):
         return _parse_egg(filename)

@@ -1,0 +1,146 @@
+"""The layering of the package, checked on the source, and imports without side effects."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+PACKAGE = SRC / "packyard"
+STDLIB = sys.stdlib_module_names
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports_of(module: str) -> set[str]:
+    """Every module imported anywhere in ``module`` (also inside functions), absolute."""
+    path = MODULES[module]
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                prefix = ".".join(base)
+                target = f"{prefix}.{node.module}" if node.module else prefix
+            else:
+                target = node.module or ""
+            found.add(target)
+            # "from packyard import server" imports the module packyard.server
+            for alias in node.names:
+                candidate = f"{target}.{alias.name}"
+                if candidate in MODULES:
+                    found.add(candidate)
+    found.discard("__future__")
+    return found
+
+
+def top(name: str) -> str:
+    return name.split(".")[0]
+
+
+def is_within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def test_the_package_is_found() -> None:
+    assert {
+        "packyard",
+        "packyard.cli",
+        "packyard.config",
+        "packyard.app",
+        "packyard.index.filenames",
+        "packyard.index.model",
+        "packyard.storage.directory",
+    } <= set(MODULES)
+
+
+INDEX_MODULES = sorted(m for m in MODULES if is_within(m, "packyard.index"))
+STORAGE_MODULES = sorted(m for m in MODULES if is_within(m, "packyard.storage"))
+
+
+@pytest.mark.parametrize("module", INDEX_MODULES)
+def test_index_imports_only_stdlib_packaging_and_index(module: str) -> None:
+    bad = {
+        name
+        for name in imports_of(module)
+        if top(name) not in STDLIB
+        and top(name) != "packaging"
+        and not is_within(name, "packyard.index")
+    }
+    assert not bad, f"{module} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("module", STORAGE_MODULES)
+def test_storage_does_not_import_the_upper_layers(module: str) -> None:
+    upper = ("packyard.app", "packyard.cli", "packyard.server", "packyard.accesslog", "bottle")
+    bad = {name for name in imports_of(module) if any(is_within(name, u) for u in upper)}
+    assert not bad, f"{module} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_only_main_imports_cli(module: str) -> None:
+    if module in ("packyard.__main__", "packyard.cli"):
+        return
+    assert "packyard.cli" not in imports_of(module)
+
+
+def test_main_imports_cli() -> None:
+    assert "packyard.cli" in imports_of("packyard.__main__")
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_only_app_imports_bottle(module: str) -> None:
+    uses_bottle = any(top(name) == "bottle" for name in imports_of(module))
+    assert uses_bottle == (module == "packyard.app")
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_only_server_imports_waitress(module: str) -> None:
+    uses_waitress = any(top(name) == "waitress" for name in imports_of(module))
+    assert not uses_waitress or module == "packyard.server"
+
+
+@pytest.mark.parametrize("module", ["packyard.config", "packyard.errors", "packyard.httputil"])
+def test_pure_modules_import_no_third_party(module: str) -> None:
+    bad = {n for n in imports_of(module) if top(n) not in STDLIB and top(n) != "packyard"}
+    assert not bad, f"{module} imports {sorted(bad)}"
+
+
+_CHECK = """
+import importlib, logging, sys, threading
+module = importlib.import_module(sys.argv[1])
+assert threading.active_count() == 1, [t.name for t in threading.enumerate()]
+assert logging.getLogger().handlers == [], logging.getLogger().handlers
+print("ok", module.__name__)
+"""
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m != "packyard.__main__"))
+def test_import_has_no_side_effects(module: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _CHECK, module],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"ok {module}\n"
+    assert result.stderr == ""
