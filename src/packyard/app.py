@@ -172,7 +172,8 @@ def _error_page(error: bottle.HTTPError) -> str:
 
 
 def create_app(config: Config, services: Services) -> bottle.Bottle:
-    app = bottle.Bottle(catchall=True, autojson=False)
+    app = bottle.Bottle(catchall=True)
+    app.config["json.enable"] = False
     pages = _PageCache()
     cache = services.cache
     digests = services.digests

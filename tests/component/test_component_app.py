@@ -1,0 +1,106 @@
+"""The WSGI app in-process: mounting under a prefix, and the watcher's polling mode."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from urllib.parse import urljoin
+
+import pytest
+from conftest import wait_for
+from dists import make_wheel
+
+from packyard.app import Services, create_app
+from packyard.config import Config
+from packyard.storage.cache import IndexCache
+from packyard.storage.directory import Root
+from packyard.storage.watcher import Watcher
+
+
+def call(
+    app, path: str, script_name: str = "", query: str = ""
+) -> tuple[str, dict[str, str], bytes]:
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": script_name,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "proxy.example",
+        "SERVER_PORT": "443",
+        "HTTP_HOST": "proxy.example",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "https",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    seen: dict[str, object] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info=None):
+        seen["status"] = status
+        seen["headers"] = {k.lower(): v for k, v in headers}
+
+    body = b"".join(app(environ, start_response))
+    return str(seen["status"]), seen["headers"], body  # type: ignore[return-value]
+
+
+@pytest.fixture
+def app(tmp_path: Path):
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    make_wheel(packages, "Foo.Bar", "1.0")
+    cache = IndexCache([Root.of(str(packages))])
+    cache.rescan()
+    return create_app(Config(roots=(packages,)), Services(cache=cache))
+
+
+@pytest.mark.parametrize("prefix", ["", "/pypi", "/deep/er/prefix"])
+def test_every_redirect_and_link_stays_under_the_prefix(app, prefix: str) -> None:
+    base = f"https://proxy.example{prefix}"
+    for path, expected in [
+        ("/simple", "/simple/"),
+        ("/simple/Foo_Bar/", "/simple/foo-bar/"),
+        ("/simple/foo.bar", "/simple/foo-bar/"),
+        ("/packages", "/packages/"),
+        ("/Foo.Bar", "/simple/foo-bar/"),
+        ("/foo-bar/", "/simple/foo-bar/"),
+    ]:
+        status, headers, _ = call(app, path, prefix)
+        assert status.split()[0] in ("301", "303"), path
+        assert urljoin(base + path, headers["location"]) == base + expected, path
+
+    _, _, page = call(app, "/simple/foo-bar/", prefix)
+    href = page.decode().split('href="', 1)[1].split('"', 1)[0]
+    resolved = urljoin(base + "/simple/foo-bar/", href).split("#", 1)[0]
+    assert resolved == base + "/packages/Foo_Bar-1.0-py3-none-any.whl"
+    status, _, body = call(app, "/packages/Foo_Bar-1.0-py3-none-any.whl", prefix)
+    assert status.startswith("200")
+    assert body.startswith(b"PK")
+
+    _, _, welcome = call(app, "/", prefix)
+    assert f"pip install --index-url {base}/simple/".encode() in welcome
+
+
+def test_query_string_is_kept_on_normalizing_redirects(app) -> None:
+    _, headers, _ = call(app, "/simple/Foo_Bar/", "/pypi", query="a=1&b=%20")
+    assert headers["location"] == "../foo-bar/?a=1&b=%20"
+
+
+def test_polling_watcher_sees_added_and_removed_files(tmp_path: Path) -> None:
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    cache = IndexCache([Root.of(str(packages))])
+    cache.rescan()
+    watcher = Watcher(cache, force_polling=True)
+    watcher.start()
+    try:
+        assert watcher.mode == "polling"
+        wheel = make_wheel(packages, "polled", "1.0")
+        assert wait_for(lambda: "polled" in cache.snapshot.projects, timeout=5)
+        wheel.unlink()
+        assert wait_for(lambda: "polled" not in cache.snapshot.projects, timeout=5)
+    finally:
+        watcher.stop()
