@@ -11,7 +11,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 from urllib.parse import quote
 
 import bottle
@@ -171,8 +171,25 @@ def _error_page(error: bottle.HTTPError) -> str:
     return f"{body}\n"
 
 
+class _Bottle(bottle.Bottle):  # type: ignore[misc]
+    """Refuses paths that are not UTF-8 before bottle sees them: bottle would drop the
+    bad bytes and answer for another URL (``/health%ff`` as ``/health``)."""
+
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            str(environ.get("PATH_INFO", "")).encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            body = b"Bad Request: the path is not valid UTF-8 once percent-decoded\n"
+            start_response(
+                "400 Bad Request",
+                [("Content-Type", TEXT), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        return super().wsgi(environ, start_response)
+
+
 def create_app(config: Config, services: Services) -> bottle.Bottle:
-    app = bottle.Bottle(catchall=True)
+    app = _Bottle(catchall=True)
     app.config["json.enable"] = False
     pages = _PageCache()
     cache = services.cache
@@ -205,8 +222,9 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         base = base_url(bottle.request.environ)
         values = {
             "URL": base,
-            "SIMPLE": base + "simple/",
-            "PACKAGES": base + "packages/",
+            # Relative (this page is only served at /), so right under any prefix.
+            "SIMPLE": "simple/",
+            "PACKAGES": "packages/",
             "NUMPKGS": str(len(snap.files)),
             "NUMPROJECTS": str(len(snap.project_names)),
             "VERSION": __version__,
