@@ -139,7 +139,9 @@ def http(
     req = urllib.request.Request(url, method=method, headers=headers or {}, data=data)
     try:
         with _opener.open(req, timeout=30) as resp:
-            return Response(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read())
+            return Response(
+                resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+            )
     except urllib.error.HTTPError as err:
         return Response(err.code, {k.lower(): v for k, v in err.headers.items()}, err.read())
 
@@ -200,9 +202,7 @@ def clients(tmp_path: Path) -> Clients:
         }
     )
     venv = root / "venv"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, env=env
-    )
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, env=env)
     return Clients(root=root, env=env, python=venv / "bin" / "python")
 
 

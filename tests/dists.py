@@ -96,7 +96,10 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     files = {{
         MODULE + "/__init__.py": module,
         info + "/METADATA": METADATA.encode(),
-        info + "/WHEEL": b"Wheel-Version: 1.0\\nGenerator: packyard-tests\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+        info + "/WHEEL": (
+            b"Wheel-Version: 1.0\\nGenerator: packyard-tests\\n"
+            b"Root-Is-Purelib: true\\nTag: py3-none-any\\n"
+        ),
     }}
     record = []
     for path, data in files.items():

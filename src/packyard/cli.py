@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import stat
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -138,9 +140,15 @@ def check_environment(config: Config) -> tuple[str | None, list[str]]:
     Returns the welcome template and warnings to log; raises ConfigError with a
     one-line message. Runs before logging is set up, so it logs nothing itself."""
     for root in config.roots:
-        if not root.exists():
-            raise ConfigError(f"packages directory {root} does not exist")
-        if not root.is_dir():
+        try:
+            mode = root.stat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            raise ConfigError(f"packages directory {root} does not exist") from None
+        except OSError as exc:
+            raise ConfigError(
+                f"packages directory {root} cannot be examined: {exc.strerror or exc}"
+            ) from None
+        if not stat.S_ISDIR(mode):
             raise ConfigError(f"packages directory {root} is not a directory")
         try:
             with os.scandir(root):
@@ -158,7 +166,7 @@ def check_environment(config: Config) -> tuple[str | None, list[str]]:
                 f"password file {config.password_file} cannot be read: {exc.strerror or exc}"
             ) from None
     welcome = None
-    warnings: list[str] = []
+    notes: list[str] = []
     if config.welcome_file is not None:
         try:
             welcome = config.welcome_file.read_text(encoding="utf-8")
@@ -170,7 +178,7 @@ def check_environment(config: Config) -> tuple[str | None, list[str]]:
             raise ConfigError(f"welcome file {config.welcome_file} is not UTF-8 text") from None
         unknown = unknown_placeholders(welcome)
         if unknown:
-            warnings.append(
+            notes.append(
                 f"welcome file {config.welcome_file}: unknown placeholders left as they "
                 f"are: {', '.join(unknown)}"
             )
@@ -182,7 +190,7 @@ def check_environment(config: Config) -> tuple[str | None, list[str]]:
             raise ConfigError(
                 f"log file {config.log_file} cannot be written: {exc.strerror or exc}"
             ) from None
-    return welcome, warnings
+    return welcome, notes
 
 
 def setup_logging(config: Config) -> None:
@@ -204,6 +212,11 @@ def setup_logging(config: Config) -> None:
         handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(level)
+    # Python warnings (from libraries too) go where the log goes, not to bare stderr.
+    logging.captureWarnings(True)
+    warnings.filterwarnings(
+        "ignore", message="Callback with id", category=RuntimeWarning, module="watchdog"
+    )
     # watchdog's per-event debugging is noise even at -vv.
     logging.getLogger("watchdog").setLevel(max(level, logging.INFO))
 
@@ -235,15 +248,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"use '{PROG} run [OPTIONS] [PACKAGES_DIR ...]'",
                 file=sys.stderr,
             )
-        welcome, warnings = check_environment(config)
+        welcome, notes = check_environment(config)
         setup_logging(config)
     except UsageError as exc:
         return _fail(f"{exc} (see '{PROG} run --help')", 2)
     except ConfigError as exc:
         return _fail(str(exc), 2)
 
-    for warning in warnings:
-        logging.getLogger(__name__).warning("%s", warning)
+    for note in notes:
+        logging.getLogger(__name__).warning("%s", note)
 
     from packyard import server  # imported late: waitress and watchdog are not needed above
 

@@ -390,7 +390,7 @@ def from_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], tuple[
     values: dict[str, Any] = {}
     for option in OPTIONS:
         raw = environ.get(option.env)
-        if raw is None or (raw == "" and option.kind == "value"):
+        if raw is None or (raw == "" and option.kind != "flag"):
             continue
         try:
             values[option.dest] = option.parse(raw)

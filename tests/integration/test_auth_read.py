@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import Clients, clean_environ, http, wait_for
 from dists import make_wheel
 
@@ -114,7 +113,7 @@ def test_pip_installs_with_credentials_in_url_and_from_netrc(secured, clients: C
 
     clients.pip("uninstall", "-y", "secret-lib")
     netrc = Path(clients.env["NETRC"])
-    netrc.write_text(f"machine 127.0.0.1\nlogin user-sha1\npassword pw-sha1\n")
+    netrc.write_text("machine 127.0.0.1\nlogin user-sha1\npassword pw-sha1\n")
     netrc.chmod(0o600)
     clients.pip("install", "--index-url", server.url + "simple/", "secret-lib")
     assert "secret-lib" in clients.pip("list", "--format=freeze").stdout
