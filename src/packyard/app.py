@@ -6,6 +6,7 @@ module has no side effects. It is the only module that imports bottle.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
@@ -17,7 +18,7 @@ from urllib.parse import quote
 import bottle
 
 from packyard import __version__
-from packyard.auth import REALM, Action, Authenticator, Permissions
+from packyard.auth import REALM, Action, Authenticator, Permissions, parse_basic
 from packyard.config import Config
 from packyard.httputil import (
     UNSATISFIABLE,
@@ -27,6 +28,8 @@ from packyard.httputil import (
     if_range_allows,
     parse_http_date,
     parse_range,
+    prefers_json,
+    reason_phrase,
     relative_location,
 )
 from packyard.index import render
@@ -34,6 +37,7 @@ from packyard.index.model import Distribution, IndexSnapshot
 from packyard.index.names import is_valid_name, normalize
 from packyard.storage.cache import IndexCache
 from packyard.storage.digests import DigestCache
+from packyard.upload import Uploader, UploadError
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,7 @@ class Services:
     digests: DigestCache = field(default_factory=DigestCache)
     welcome_template: str | None = None
     authenticator: Authenticator | None = None
+    uploader: Uploader | None = None
 
 
 class _PageCache:
@@ -326,6 +331,42 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         if dist is None:
             return _text(404, f"Not Found: {relpath} is not a file of this index")
         return serve_file(dist, config.cache_control)
+
+    # --- uploads (the legacy API of twine, uv publish, poetry, pdm) ---------------
+
+    def api_error(status: int, message: str, **headers: str) -> bottle.HTTPResponse:
+        """An error with the message in the reason phrase (twine prints it) and in the
+        body: JSON for clients that prefer it (uv shows it), else plain text."""
+        title = bottle.HTTP_CODES.get(status, "Error")
+        status_line = f"{status} {reason_phrase(message)}"
+        if prefers_json(bottle.request.environ.get("HTTP_ACCEPT")):
+            body = json.dumps({"message": message, "code": f"{status} {title}", "title": title})
+            return bottle.HTTPResponse(
+                body + "\n", status=status_line, Content_Type="application/json", **headers
+            )
+        return bottle.HTTPResponse(message + "\n", status=status_line, Content_Type=TEXT, **headers)
+
+    def upload() -> bottle.HTTPResponse:
+        environ = bottle.request.environ
+        decision = permissions.decide(Action.UPDATE, environ.get("HTTP_AUTHORIZATION"))
+        if not decision.allowed:
+            extra = {"WWW-Authenticate": REALM} if decision.status == 401 else {}
+            return api_error(decision.status, decision.message, **extra)
+        uploader = services.uploader
+        if uploader is None:
+            return api_error(405, "Method Not Allowed: this server does not take uploads")
+        credentials = parse_basic(environ.get("HTTP_AUTHORIZATION"))
+        user = credentials[0] if credentials else ""
+        try:
+            form, staged = uploader.read_form(environ)
+            outcome = uploader.dispatch(form, staged, user)
+        except UploadError as exc:
+            return api_error(exc.status, exc.message)
+        return _text(outcome.status, outcome.message)
+
+    app.post("/")(upload)
+    app.post("/legacy/")(upload)
+    app.post("/legacy")(upload)
 
     # --- pip's old use of the index root as --index-url -------------------------
 

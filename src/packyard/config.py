@@ -135,6 +135,22 @@ def parse_log_format(text: str) -> str:
     return text
 
 
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """Bytes, or a number with K, M, G or T (powers of 1024): 500M, 10G."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"not a size: {text!r} (use bytes, or a number with K, M, G or T)")
+    value = int(match.group(1))
+    if match.group(2):
+        value *= 1024 ** ("kmgt".index(match.group(2).lower()) + 1)
+    if value <= 0:
+        raise ValueError("must be more than 0 bytes")
+    return value
+
+
 def parse_bool(text: str) -> bool:
     word = text.strip().lower()
     if word in _TRUE_WORDS:
@@ -256,6 +272,24 @@ OPTIONS: tuple[Option, ...] = (
         metavar="PATH",
     ),
     Option(
+        "overwrite",
+        ("-o", "--overwrite"),
+        "Let an upload replace an existing file with different content (without it, "
+        "that is a 409; an identical re-upload is always accepted).",
+        default=False,
+        parse=parse_bool,
+        kind="flag",
+    ),
+    Option(
+        "max_upload_size",
+        ("--max-upload-size",),
+        "Largest file an upload may carry (bytes, or with K, M, G, T); larger is a 413.",
+        default=10 << 30,
+        parse=parse_size,
+        metavar="SIZE",
+        doc_default="10G",
+    ),
+    Option(
         "hash_algo",
         ("--hash-algo",),
         "Algorithm of the #<algo>=<hex> fragment on each file link; "
@@ -338,6 +372,8 @@ class Config:
     hash_algo: str | None = "sha256"
     welcome_file: Path | None = None
     cache_control: int | None = None
+    overwrite: bool = False
+    max_upload_size: int = 10 << 30
     verbose: int = 0
     log_file: Path | None = None
     log_stream: str = "stdout"
@@ -378,6 +414,8 @@ class Config:
             hash_algo=values.get("hash_algo", "sha256"),
             welcome_file=Path(values["welcome"]).expanduser() if values.get("welcome") else None,
             cache_control=values.get("cache_control"),
+            overwrite=values.get("overwrite", False),
+            max_upload_size=values.get("max_upload_size", 10 << 30),
             verbose=values.get("verbose", 0),
             log_file=Path(values["log_file"]).expanduser() if values.get("log_file") else None,
             log_stream=values.get("log_stream", "stdout"),

@@ -108,3 +108,38 @@ def base_url(environ: Mapping[str, object]) -> str:
             host += ":" + port
     prefix = quote(str(environ.get("SCRIPT_NAME", "")).rstrip("/"))
     return f"{scheme}://{host}{prefix}/"
+
+
+def _accept_q(accept: str, wanted: str) -> float:
+    best = 0.0
+    for item in accept.split(","):
+        kind, *params = (p.strip() for p in item.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        kind = kind.lower()
+        if kind == wanted or kind == wanted.split("/")[0] + "/*" or kind == "*/*":
+            exact = kind == wanted
+            best = max(best, q + (0.0001 if exact else 0.0))
+    return best
+
+
+def prefers_json(accept: str | None) -> bool:
+    """True when the client ranks application/json above text (uv does; twine's
+    ``*/*`` does not)."""
+    if not accept:
+        return False
+    json_q = _accept_q(accept, "application/json")
+    text_q = max(_accept_q(accept, "text/plain"), _accept_q(accept, "text/html"))
+    return json_q > 0 and json_q > text_q
+
+
+def reason_phrase(message: str) -> str:
+    """A message made safe for an HTTP status line (latin-1, no control characters)."""
+    cleaned = "".join(c if 32 <= ord(c) < 127 or 160 <= ord(c) < 256 else "?" for c in message)
+    return cleaned[:300]

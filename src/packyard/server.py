@@ -18,8 +18,10 @@ from packyard.app import Services, create_app
 from packyard.auth import HtpasswdAuthenticator
 from packyard.config import Config
 from packyard.storage.cache import IndexCache
+from packyard.storage.digests import DigestCache
 from packyard.storage.directory import Root
 from packyard.storage.watcher import Watcher
+from packyard.upload import Uploader, cleanup_staging
 
 log = logging.getLogger(__name__)
 # The start-up line is always logged (tests and users read the address from it).
@@ -51,15 +53,35 @@ def start(config: Config, welcome_template: str | None = None) -> Running:
         HtpasswdAuthenticator(config.password_file) if config.password_file is not None else None
     )
     cache = IndexCache([Root.of(str(root)) for root in config.roots])
+    for root in cache.roots:
+        removed = cleanup_staging(root.path)
+        if removed:
+            log.warning("removed %d unfinished upload(s) left in %s", removed, root.path)
     snap = cache.rescan()
     watcher = Watcher(cache)
     watcher.start()
-    services = Services(cache=cache, welcome_template=welcome_template, authenticator=authenticator)
+    digests = DigestCache()
+    uploader = Uploader(cache, digests, overwrite=config.overwrite, max_size=config.max_upload_size)
+    services = Services(
+        cache=cache,
+        digests=digests,
+        welcome_template=welcome_template,
+        authenticator=authenticator,
+        uploader=uploader,
+    )
     app: Any = create_app(config, services)
     if config.verbose >= 1:
         app = AccessLog(app)
     try:
-        server = waitress.create_server(app, host=config.host, port=config.port, ident="packyard")
+        server = waitress.create_server(
+            app,
+            host=config.host,
+            port=config.port,
+            ident="packyard",
+            # Room for the form fields around the largest file; our own check answers
+            # first with a clear 413.
+            max_request_body_size=config.max_upload_size + (128 << 20),
+        )
     except BaseException:
         watcher.stop()
         raise

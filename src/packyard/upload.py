@@ -1,0 +1,352 @@
+"""The legacy upload API (what twine, uv publish, poetry and pdm send to POST /).
+
+The ``content`` part is streamed into a hidden temporary file beside its target while
+sha256, blake2b-256 and md5 are computed; the form is validated; then the file is
+committed atomically: ``os.link`` for a new name (exactly one of two racing uploads
+can win, also across processes), ``os.replace`` for ``--overwrite``. A refused upload
+leaves nothing behind. The snapshot is updated before the answer, so the next request
+sees the file.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+import threading
+from dataclasses import dataclass
+from typing import IO, Any
+
+from packaging.version import InvalidVersion, Version
+
+from packyard import multipart
+from packyard.index.filenames import NotADistribution, ParsedFilename, parse_filename
+from packyard.index.model import Distribution
+from packyard.index.names import normalize
+from packyard.storage.cache import IndexCache
+from packyard.storage.digests import DigestCache
+
+log = logging.getLogger(__name__)
+
+_SAFE_FILENAME = re.compile(r"^[A-Za-z0-9._+!-]+$")
+STAGING_PREFIX = ".packyard-upload-"
+
+
+class UploadError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    message: str
+
+
+class _Staged:
+    """A hidden temporary file in the upload directory, hashed as it is written."""
+
+    def __init__(self, directory: str, max_size: int) -> None:
+        self.path = os.path.join(directory, STAGING_PREFIX + secrets.token_hex(8) + ".tmp")
+        self._fh: IO[bytes] | None = open(  # noqa: SIM115 - closed in finish/discard
+            os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "wb"
+        )
+        self._max = max_size
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+        self.blake2b = hashlib.blake2b(digest_size=32)
+        self.md5 = hashlib.md5(usedforsecurity=False)
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self._max:
+            raise multipart.FormError(
+                f"the file is larger than the upload limit of {self._max} bytes", 413
+            )
+        assert self._fh is not None
+        self._fh.write(data)
+        self.sha256.update(data)
+        self.blake2b.update(data)
+        self.md5.update(data)
+
+    def finish(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+
+    def discard(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+def check_filename(filename: str) -> None:
+    if not filename:
+        raise UploadError(400, "Invalid filename: the file part has no filename")
+    if "/" in filename or "\\" in filename:
+        raise UploadError(400, f"Invalid filename {filename!r}: it must not contain a path")
+    if any(ord(c) < 32 or ord(c) == 127 for c in filename):
+        raise UploadError(400, f"Invalid filename {filename!r}: control characters")
+    if not _SAFE_FILENAME.match(filename) or filename.startswith("."):
+        raise UploadError(
+            400,
+            f"Invalid filename {filename!r}: only letters, digits and . _ + ! - are allowed",
+        )
+
+
+def _digest_matches(given: str, computed: Any, *, md5: bool = False) -> bool:
+    given = given.strip()
+    if md5 and not re.fullmatch(r"[0-9a-fA-F]{32}", given):
+        # PyPI's documented form: urlsafe base64 without padding (hex is accepted too).
+        encoded = base64.urlsafe_b64encode(computed.digest()).rstrip(b"=").decode()
+        return hmac.compare_digest(given.rstrip("="), encoded)
+    return hmac.compare_digest(given.lower(), str(computed.hexdigest()))
+
+
+def validate(form: multipart.Form, staged: _Staged, filename: str) -> ParsedFilename:
+    """Everything checked before a byte is committed; raises UploadError(400)."""
+    check_filename(filename)
+    if staged.size == 0:
+        raise UploadError(400, "Upload payload does not have a file: the content is empty")
+    name = form.first("name")
+    try:
+        parsed = parse_filename(filename, {normalize(name)} if name else ())
+    except NotADistribution:
+        raise UploadError(
+            400, f"Invalid filename {filename!r}: not a wheel or sdist filename"
+        ) from None
+    if name is not None and normalize(name) != parsed.project:
+        raise UploadError(400, f"The name field {name!r} does not match the filename {filename!r}")
+    version = form.first("version")
+    if version is not None:
+        try:
+            same = Version(version) == parsed.parsed_version
+        except InvalidVersion:
+            same = version == parsed.version
+        if not same:
+            raise UploadError(
+                400, f"The version field {version!r} does not match the filename {filename!r}"
+            )
+    for field_name, computed, is_md5 in (
+        ("sha256_digest", staged.sha256, False),
+        ("blake2_256_digest", staged.blake2b, False),
+        ("md5_digest", staged.md5, True),
+    ):
+        given = form.first(field_name)
+        if given and not _digest_matches(given, computed, md5=is_md5):
+            raise UploadError(
+                400,
+                f"The {field_name} supplied does not match a digest calculated from the "
+                "uploaded file",
+            )
+    return parsed
+
+
+class Uploader:
+    def __init__(
+        self,
+        cache: IndexCache,
+        digests: DigestCache,
+        *,
+        overwrite: bool,
+        max_size: int,
+        limits: multipart.Limits | None = None,
+    ) -> None:
+        self._cache = cache
+        self._digests = digests
+        self._overwrite = overwrite
+        self._max_size = max_size
+        self._limits = limits or multipart.Limits()
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.directory = cache.roots[0].path
+
+    # --- reading the form ---------------------------------------------------------
+
+    def read_form(self, environ: dict[str, Any]) -> tuple[multipart.Form, _Staged | None]:
+        length_text = environ.get("CONTENT_LENGTH") or ""
+        length: int | None = None
+        if length_text:
+            try:
+                length = int(length_text)
+            except ValueError:
+                raise UploadError(400, "Bad Content-Length") from None
+            if length > self._max_size + (64 << 20):
+                raise UploadError(413, f"Upload too large: the limit is {self._max_size} bytes")
+        staged: list[_Staged] = []
+
+        def open_file(field: str, filename: str) -> multipart.Sink | None:
+            if field != "content":
+                return None  # signatures, attestations: not kept
+            if staged:
+                raise multipart.FormError("more than one 'content' file in one upload")
+            staged.append(_Staged(self.directory, self._max_size))
+            return staged[0]
+
+        try:
+            form = multipart.parse(
+                environ["wsgi.input"],
+                str(environ.get("CONTENT_TYPE", "")),
+                length,
+                open_file,
+                self._limits,
+            )
+        except multipart.FormError as exc:
+            for item in staged:
+                item.discard()
+            raise UploadError(exc.status, f"Bad upload form: {exc}") from None
+        except BaseException:
+            for item in staged:
+                item.discard()
+            raise
+        return form, (staged[0] if staged else None)
+
+    # --- actions -------------------------------------------------------------------
+
+    def dispatch(self, form: multipart.Form, staged: _Staged | None, user: str) -> Outcome:
+        """Carry out the form's ``:action``; raises UploadError for a refusal."""
+        action = form.first(":action")
+        if action == "file_upload":
+            return self.file_upload(form, staged, user)
+        if staged is not None:
+            staged.discard()
+        if action is None:
+            raise UploadError(400, "Missing ':action' field")
+        if action == "remove_pkg":
+            return self.remove(form, user)
+        if action in ("submit", "verify"):
+            return Outcome(200, f"OK: '{action}' needs nothing on this index")
+        if action == "doc_upload":
+            raise UploadError(
+                410,
+                "Gone: documentation uploads are not stored; host documentation elsewhere "
+                "(Read the Docs, a static site)",
+            )
+        raise UploadError(400, f"Unsupported ':action' field: {action!r}")
+
+    def file_upload(self, form: multipart.Form, staged: _Staged | None, user: str) -> Outcome:
+        if staged is None:
+            raise UploadError(400, "Upload payload does not have a file (no 'content' part)")
+        try:
+            protocol = form.first("protocol_version")
+            if protocol is not None and protocol.strip() != "1":
+                raise UploadError(400, f"Unknown protocol version {protocol!r} (only 1)")
+            filename = next(f.filename for f in form.files if f.name == "content")
+            parsed = validate(form, staged, filename)
+            staged.finish()
+            return self._commit(staged, filename, parsed, user)
+        finally:
+            staged.discard()
+
+    def _lock(self, filename: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(filename, threading.Lock())
+
+    def _commit(self, staged: _Staged, filename: str, parsed: ParsedFilename, user: str) -> Outcome:
+        target = os.path.join(self.directory, filename)
+        with self._lock(filename):
+            existing = self._same_name(filename, parsed.project)
+            if existing is None:
+                try:
+                    os.link(staged.path, target)
+                except FileExistsError:
+                    pass  # another process won the race: compare with its file below
+                else:
+                    self._published(filename, staged)
+                    log.info("%s uploaded %s", user or "anonymous", filename)
+                    return Outcome(200, f"OK: {filename} stored")
+                existing = target
+            if self._identical(existing, staged):
+                return Outcome(200, f"OK: {filename} is already here with identical content")
+            if not self._overwrite or existing != target:
+                raise UploadError(409, f"File already exists: {filename}")
+            os.replace(staged.path, target)
+            self._published(filename, staged)
+            log.info("%s replaced %s", user or "anonymous", filename)
+            return Outcome(200, f"OK: {filename} replaced")
+
+    def _same_name(self, filename: str, project: str) -> str | None:
+        """Path of a served file with this filename (flat in the upload directory, or
+        anywhere in the project), else None."""
+        target = os.path.join(self.directory, filename)
+        if os.path.lexists(target):
+            return target
+        for dist in self._cache.snapshot.projects.get(project, ()):
+            if dist.filename == filename:
+                return dist.path
+        return None
+
+    def _identical(self, path: str, staged: _Staged) -> bool:
+        try:
+            if os.path.getsize(path) != staged.size:
+                return False
+            with open(path, "rb") as fh:
+                return hmac.compare_digest(
+                    hashlib.file_digest(fh, "sha256").hexdigest(), staged.sha256.hexdigest()
+                )
+        except OSError:
+            return False
+
+    def _published(self, filename: str, staged: _Staged) -> None:
+        snap = self._cache.refresh(0, [filename])
+        dist = snap.files.get(filename)
+        if dist is not None and dist.root == self.directory:
+            self._digests.remember(dist, "sha256", staged.sha256.hexdigest())
+
+    def remove(self, form: multipart.Form, user: str) -> Outcome:
+        name, version = form.first("name"), form.first("version")
+        if not name or not version:
+            raise UploadError(400, "Missing 'name' or 'version' field for remove_pkg")
+        project = normalize(name)
+        try:
+            wanted: Version | str = Version(version)
+        except InvalidVersion:
+            wanted = version
+        victims: list[Distribution] = [
+            d
+            for d in self._cache.snapshot.projects.get(project, ())
+            if (d.version == str(wanted) if isinstance(wanted, Version) else d.version == wanted)
+        ]
+        if not victims:
+            raise UploadError(404, f"Not Found: {project} {version} is not on this index")
+        for dist in victims:
+            try:
+                os.unlink(dist.path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise UploadError(
+                    500, f"could not remove {dist.relpath}: {exc.strerror or exc}"
+                ) from None
+        for index, root in enumerate(self._cache.roots):
+            self._cache.refresh(index, [d.relpath for d in victims if d.root == root.path])
+        log.info("%s removed %s %s", user or "anonymous", project, version)
+        return Outcome(200, f"OK: removed {len(victims)} file(s) of {project} {version}")
+
+
+def cleanup_staging(directory: str) -> int:
+    """Remove temporary upload files left by a crash; returns how many."""
+    removed = 0
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return 0
+    for entry in entries:
+        if entry.name.startswith(STAGING_PREFIX) and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except OSError:
+                pass
+    return removed
