@@ -124,8 +124,9 @@ def _accept_q(accept: str, wanted: str) -> float:
                     q = 0.0
         kind = kind.lower()
         if kind == wanted or kind == wanted.split("/")[0] + "/*" or kind == "*/*":
-            exact = kind == wanted
-            best = max(best, q + (0.0001 if exact else 0.0))
+            # An exact type beats a wildcard of the same weight; q=0 means "not this".
+            bump = 0.0001 if kind == wanted and q > 0 else 0.0
+            best = max(best, q + bump)
     return best
 
 
