@@ -340,7 +340,10 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         title = bottle.HTTP_CODES.get(status, "Error")
         status_line = f"{status} {reason_phrase(message)}"
         if prefers_json(bottle.request.environ.get("HTTP_ACCEPT")):
-            body = json.dumps({"message": message, "code": f"{status} {title}", "title": title})
+            # uv shows only "code", so it carries the message, as PyPI's does.
+            body = json.dumps(
+                {"message": message, "code": f"{status} {reason_phrase(message)}", "title": title}
+            )
             return bottle.HTTPResponse(
                 body + "\n", status=status_line, Content_Type="application/json", **headers
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import hmac
 import logging
@@ -98,6 +99,8 @@ def check_filename(filename: str) -> None:
         raise UploadError(400, f"Invalid filename {filename!r}: it must not contain a path")
     if any(ord(c) < 32 or ord(c) == 127 for c in filename):
         raise UploadError(400, f"Invalid filename {filename!r}: control characters")
+    if len(filename.encode("utf-8")) > 255:
+        raise UploadError(400, "Invalid filename: longer than 255 bytes")
     if not _SAFE_FILENAME.match(filename) or filename.startswith("."):
         raise UploadError(
             400,
@@ -262,6 +265,11 @@ class Uploader:
                     os.link(staged.path, target)
                 except FileExistsError:
                     pass  # another process won the race: compare with its file below
+                except OSError as exc:
+                    raise UploadError(
+                        507 if exc.errno == errno.ENOSPC else 500,
+                        f"could not store {filename}: {exc.strerror or exc}",
+                    ) from None
                 else:
                     self._published(filename, staged)
                     log.info("%s uploaded %s", user or "anonymous", filename)
@@ -271,7 +279,12 @@ class Uploader:
                 return Outcome(200, f"OK: {filename} is already here with identical content")
             if not self._overwrite or existing != target:
                 raise UploadError(409, f"File already exists: {filename}")
-            os.replace(staged.path, target)
+            try:
+                os.replace(staged.path, target)
+            except OSError as exc:
+                raise UploadError(
+                    500, f"could not replace {filename}: {exc.strerror or exc}"
+                ) from None
             self._published(filename, staged)
             log.info("%s replaced %s", user or "anonymous", filename)
             return Outcome(200, f"OK: {filename} replaced")
@@ -313,10 +326,17 @@ class Uploader:
             wanted: Version | str = Version(version)
         except InvalidVersion:
             wanted = version
+
+        def same_release(dist: Distribution) -> bool:
+            if isinstance(wanted, Version):
+                try:
+                    return Version(dist.version) == wanted  # 1.0 == 1.0.0 (PEP 440)
+                except InvalidVersion:
+                    return False
+            return dist.version == wanted
+
         victims: list[Distribution] = [
-            d
-            for d in self._cache.snapshot.projects.get(project, ())
-            if (d.version == str(wanted) if isinstance(wanted, Version) else d.version == wanted)
+            d for d in self._cache.snapshot.projects.get(project, ()) if same_release(d)
         ]
         if not victims:
             raise UploadError(404, f"Not Found: {project} {version} is not on this index")
