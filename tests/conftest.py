@@ -218,3 +218,18 @@ def wait_for(predicate: object, timeout: float = 10.0, interval: float = 0.05) -
 
 def have(tool: str) -> bool:
     return shutil.which(tool) is not None
+
+
+# Debian's apache2-utils; scripts/test installs it when missing.
+HTPASSWD = shutil.which("htpasswd") or "htpasswd"
+
+
+def add_user(path: Path, user: str, password: str, flag: str = "-B") -> None:
+    """Add a user with the real `htpasswd` tool (flag: -B bcrypt, -m apr1, -s SHA1,
+    -d crypt, -p plain); creates the file if needed."""
+    create = [] if path.exists() else ["-c"]
+    subprocess.run(
+        [HTPASSWD, *create, "-b", flag, str(path), user, password],
+        check=True,
+        capture_output=True,
+    )

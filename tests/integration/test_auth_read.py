@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import base64
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import Clients, clean_environ, http, wait_for
+from conftest import Clients, add_user, clean_environ, http, wait_for
 from dists import make_wheel
-
-HTPASSWD = shutil.which("htpasswd") or "htpasswd"  # Debian apache2-utils; scripts/test installs it
 
 # htpasswd flag per scheme: bcrypt, apr1 (MD5, the default), SHA1, crypt, plain text.
 SCHEMES = {"bcrypt": "-B", "apr1": "-m", "sha1": "-s", "crypt": "-d", "plain": "-p"}
-
-
-def add_user(path: Path, user: str, password: str, flag: str = "-B") -> None:
-    create = [] if path.exists() else ["-c"]
-    subprocess.run(
-        [HTPASSWD, *create, "-b", flag, str(path), user, password],
-        check=True,
-        capture_output=True,
-    )
 
 
 def basic(user: str, password: str) -> dict[str, str]:

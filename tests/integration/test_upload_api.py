@@ -13,8 +13,6 @@ import json
 import os
 import re
 import secrets
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,22 +21,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import Server, http, start_server
+from conftest import Server, add_user, http, start_server
 from dists import sdist_bytes, wheel_bytes
 
-HTPASSWD = shutil.which("htpasswd") or "htpasswd"
 USER, PASSWORD = "uploader", "s3cret-pw"
 UV_ACCEPT = "application/json;q=0.9, text/plain;q=0.8, text/html;q=0.7"
 HREF = re.compile(r'href="([^"#]*)#sha256=([0-9a-f]{64})"')
-
-
-def add_user(path: Path, user: str, password: str) -> None:
-    create = [] if path.exists() else ["-c"]
-    subprocess.run(
-        [HTPASSWD, *create, "-b", "-B", str(path), user, password],
-        check=True,
-        capture_output=True,
-    )
 
 
 def auth_header(user: str = USER, password: str = PASSWORD) -> str:

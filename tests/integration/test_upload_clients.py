@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -19,22 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import Clients, Server, clean_environ, http, uv_binary, wait_for
+from conftest import Clients, Server, add_user, clean_environ, http, uv_binary, wait_for
 from dists import make_sdist, make_wheel, wheel_bytes
 
-HTPASSWD = shutil.which("htpasswd") or "htpasswd"
 TWINE = Path(sys.executable).parent / "twine"
 USER, PASSWORD = "uploader", "s3cret-pw"
 HREF = re.compile(r'href="([^"#]*)#sha256=([0-9a-f]{64})"')
-
-
-def add_user(path: Path, user: str, password: str) -> None:
-    create = [] if path.exists() else ["-c"]
-    subprocess.run(
-        [HTPASSWD, *create, "-b", "-B", str(path), user, password],
-        check=True,
-        capture_output=True,
-    )
 
 
 @dataclass
