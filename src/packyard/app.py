@@ -202,13 +202,16 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
     algo = config.hash_algo
     permissions = Permissions(config.authenticate, services.authenticator)
 
-    def refused(action: Action) -> bottle.HTTPResponse | None:
-        """The answer to a request that ``action`` is not allowed for, else None."""
+    def refused(
+        action: Action, answer: Callable[..., bottle.HTTPResponse] = _text
+    ) -> bottle.HTTPResponse | None:
+        """The answer (made by ``answer(status, message, **headers)``) to a request that
+        ``action`` is not allowed for, else None."""
         decision = permissions.decide(action, bottle.request.environ.get("HTTP_AUTHORIZATION"))
         if decision.allowed:
             return None
         extra = {"WWW-Authenticate": REALM} if decision.status == 401 else {}
-        return _text(decision.status, decision.message, **extra)
+        return answer(decision.status, decision.message, **extra)
 
     def request_path() -> str:
         return str(bottle.request.environ.get("PATH_INFO") or "/")
@@ -351,10 +354,8 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
 
     def upload() -> bottle.HTTPResponse:
         environ = bottle.request.environ
-        decision = permissions.decide(Action.UPDATE, environ.get("HTTP_AUTHORIZATION"))
-        if not decision.allowed:
-            extra = {"WWW-Authenticate": REALM} if decision.status == 401 else {}
-            return api_error(decision.status, decision.message, **extra)
+        if (denied := refused(Action.UPDATE, api_error)) is not None:
+            return denied
         uploader = services.uploader
         if uploader is None:
             return api_error(405, "Method Not Allowed: this server does not take uploads")
