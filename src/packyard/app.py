@@ -11,38 +11,46 @@ import logging
 import os
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import quote
 
 import bottle
+from packaging.version import InvalidVersion, Version
 
-from packyard import __version__
+from packyard import __version__, rpc
 from packyard.auth import REALM, Action, Authenticator, Permissions, parse_basic
 from packyard.config import Config
 from packyard.httputil import (
+    JSON_V1,
+    SIMPLE_TYPES,
+    TEXT_HTML,
     UNSATISFIABLE,
     base_url,
     etag_matches,
     http_date,
     if_range_allows,
+    negotiate,
     parse_http_date,
     parse_range,
     prefers_json,
     reason_phrase,
     relative_location,
 )
-from packyard.index import render
+from packyard.index import metadata, pypi_json, render
+from packyard.index.filenames import Kind
 from packyard.index.model import Distribution, IndexSnapshot
 from packyard.index.names import is_valid_name, normalize
 from packyard.storage.cache import IndexCache
-from packyard.storage.digests import DigestCache
+from packyard.storage.ledger import PYPI_ALGOS, FileFacts, format_time, version_key
 from packyard.upload import Uploader, UploadError
 
 log = logging.getLogger(__name__)
 
 HTML = "text/html; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
+JSON = "application/json"
+METADATA_TYPE = "text/plain; charset=utf-8"
 _CHUNK = 1 << 16
 
 
@@ -51,7 +59,6 @@ class Services:
     """What the application needs at run time, built by ``server``."""
 
     cache: IndexCache
-    digests: DigestCache = field(default_factory=DigestCache)
     welcome_template: str | None = None
     authenticator: Authenticator | None = None
     uploader: Uploader | None = None
@@ -59,19 +66,26 @@ class Services:
 
 class _PageCache:
     """Rendered pages, valid while the snapshot part they were made from is the same
-    object (the snapshot is copy-on-write, so identity means "unchanged")."""
+    object (the snapshot is copy-on-write, so identity means "unchanged") and the yank
+    state has the same serial number."""
 
     def __init__(self) -> None:
-        self._pages: dict[object, tuple[object, bytes]] = {}
+        self._pages: dict[object, tuple[object, int, bytes]] = {}
 
-    def get(self, key: object, source: object, make: Callable[[], tuple[bytes, bool]]) -> bytes:
+    def get(
+        self,
+        key: object,
+        source: object,
+        make: Callable[[], tuple[bytes, bool]],
+        serial: int = 0,
+    ) -> bytes:
         """The page for ``key`` made from ``source``; ``make`` says if it may be kept."""
         hit = self._pages.get(key)
-        if hit is not None and hit[0] is source:
-            return hit[1]
+        if hit is not None and hit[0] is source and hit[1] == serial:
+            return hit[2]
         page, keep = make()
         if keep:
-            self._pages[key] = (source, page)
+            self._pages[key] = (source, serial, page)
         return page
 
 
@@ -198,8 +212,10 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
     app.config["json.enable"] = False
     pages = _PageCache()
     cache = services.cache
-    digests = services.digests
+    ledger = cache.ledger
     algo = config.hash_algo
+    # Digests a page needs: the configured one for the links, and sha256 for JSON.
+    page_algos: tuple[str, ...] = () if algo is None else tuple(dict.fromkeys((algo, "sha256")))
     permissions = Permissions(config.authenticate, services.authenticator)
 
     def refused(
@@ -219,8 +235,45 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
     def query() -> str:
         return str(bottle.request.environ.get("QUERY_STRING", ""))
 
-    def digest_of(dist: Distribution) -> str | None:
-        return digests.get(dist, algo) if algo else None
+    def negotiated() -> str | None:
+        """The simple-API format this request asks for (PEP 691), None if none we have."""
+        environ = bottle.request.environ
+        return negotiate(environ.get("HTTP_ACCEPT"), bottle.request.query.get("format"))
+
+    def simple_answer(body: bytes, fmt: str) -> bottle.HTTPResponse:
+        content_type = HTML if fmt == TEXT_HTML else fmt
+        return bottle.HTTPResponse(body, status=200, Content_Type=content_type, Vary="Accept")
+
+    def not_acceptable() -> bottle.HTTPResponse:
+        return _text(
+            406,
+            "Not Acceptable: this index answers with "
+            + ", ".join(SIMPLE_TYPES)
+            + " (choose with the Accept header or ?format=)",
+            Vary="Accept",
+        )
+
+    def entries(files: tuple[Distribution, ...]) -> tuple[list[render.FileEntry], bool]:
+        """Each file with its facts and yank state; False if a file could not be read."""
+        yanks = ledger.yanks
+        complete = True
+        result = []
+        for dist in files:
+            facts = ledger.facts(dist, page_algos)
+            complete = complete and facts is not None
+            result.append(
+                render.FileEntry(
+                    dist=dist,
+                    hashes={a: facts.digests[a] for a in page_algos if a in facts.digests}
+                    if facts
+                    else {},
+                    requires_python=facts.requires_python if facts else None,
+                    core_metadata=facts.core_metadata if facts else None,
+                    yanked=yanks.reason(ledger.root_index(dist), dist),
+                    upload_time=format_time(facts.upload_time) if facts else None,
+                )
+            )
+        return result, complete
 
     # --- welcome and health -------------------------------------------------
 
@@ -259,25 +312,30 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
     def simple_index() -> bottle.HTTPResponse:
         if (denied := refused(Action.LIST)) is not None:
             return denied
-        snap = cache.snapshot
-        names = snap.project_names
-        return _html(pages.get("simple", names, lambda: (render.project_list_html(names), True)))
-
-    def project_page(snap: IndexSnapshot, project: str) -> bytes:
-        files = snap.projects[project]
+        fmt = negotiated()
+        if fmt is None:
+            return not_acceptable()
+        names = cache.snapshot.project_names
 
         def make() -> tuple[bytes, bool]:
-            complete = True  # a page missing a digest (file vanished) is not kept
+            if fmt == JSON_V1:
+                return render.project_list_json(names), True
+            return render.project_list_html(names), True
 
-            def digest(dist: Distribution) -> str | None:
-                nonlocal complete
-                found = digest_of(dist)
-                complete = complete and (algo is None or found is not None)
-                return found
+        return simple_answer(pages.get(("simple", fmt), names, make), fmt)
 
-            return render.project_html(project, files, digest, algo), complete
+    def project_page(snap: IndexSnapshot, project: str, fmt: str) -> bytes:
+        files = snap.projects[project]
+        yanks = ledger.yanks
 
-        return pages.get(("project", project), files, make)
+        def make() -> tuple[bytes, bool]:
+            # A page missing a file's facts (it vanished meanwhile) is not kept.
+            found, complete = entries(files)
+            if fmt == JSON_V1:
+                return render.project_json(project, found), complete
+            return render.project_html(project, found, algo), complete
+
+        return pages.get(("project", project, fmt), files, make, yanks.serial)
 
     @app.get("/simple/<name>")  # type: ignore[untyped-decorator]
     def simple_project_noslash(name: str) -> bottle.HTTPResponse:
@@ -300,7 +358,10 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             return _redirect(301, relative_location(request_path(), target, query()))
         snap = cache.snapshot
         if project in snap.projects:
-            return _html(project_page(snap, project))
+            fmt = negotiated()
+            if fmt is None:
+                return not_acceptable()
+            return simple_answer(project_page(snap, project, fmt), fmt)
         if config.disable_fallback:
             return _text(404, f"Not Found: {project} does not exist on this index")
         location = config.fallback_url.rstrip("/") + "/" + quote(project) + "/"
@@ -332,8 +393,173 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             return denied
         dist = cache.snapshot.files.get(relpath)
         if dist is None:
+            if relpath.endswith(".metadata"):
+                return metadata_file(relpath)
             return _text(404, f"Not Found: {relpath} is not a file of this index")
         return serve_file(dist, config.cache_control)
+
+    def metadata_file(relpath: str) -> bottle.HTTPResponse:
+        """PEP 658: a wheel's METADATA, byte for byte, at <file URL>.metadata."""
+        dist = cache.snapshot.files.get(relpath.removesuffix(".metadata"))
+        if dist is None:
+            return _text(404, f"Not Found: {relpath} is not a file of this index")
+        facts = ledger.facts(dist, page_algos)
+        body = ledger.metadata_body(dist, facts) if facts and facts.core_metadata else None
+        if facts is None or facts.core_metadata is None or body is None:
+            return _text(404, f"Not Found: {dist.filename} has no core metadata file")
+        headers = {"Content-Type": METADATA_TYPE, "ETag": f'"{facts.core_metadata}"'}
+        if config.cache_control is not None:
+            headers["Cache-Control"] = f"public, max-age={config.cache_control}"
+        inm = bottle.request.environ.get("HTTP_IF_NONE_MATCH")
+        if inm is not None and etag_matches(inm, headers["ETag"]):
+            return bottle.HTTPResponse(b"", status=304, **headers)
+        return bottle.HTTPResponse(body, status=200, **headers)
+
+    # --- PyPI's JSON API (and pypiserver's /<project>/json) ----------------------------
+
+    def json_error(status: int, message: str, **headers: str) -> bottle.HTTPResponse:
+        body = json.dumps({"message": message}) + "\n"
+        return bottle.HTTPResponse(body, status=status, Content_Type=JSON, **headers)
+
+    def json_file(dist: Distribution, facts: FileFacts | None, base: str) -> pypi_json.JsonFile:
+        yanks = ledger.yanks
+        return pypi_json.JsonFile(
+            dist=dist,
+            url=base + "packages/" + render.url_path(dist.relpath),
+            digests=dict(facts.digests) if facts else {},
+            requires_python=facts.requires_python if facts else None,
+            upload_time=format_time(facts.upload_time) if facts else None,
+            yanked=yanks.reason(ledger.root_index(dist), dist),
+        )
+
+    def release_metadata(
+        files: list[tuple[Distribution, FileFacts | None]],
+    ) -> metadata.CoreMetadata | None:
+        """The release's core metadata: a wheel's METADATA first, else a PKG-INFO."""
+        ranked = sorted(
+            ((d, f) for d, f in files if f is not None and f.metadata_sha256),
+            key=lambda item: item[0].kind is not Kind.WHEEL,
+        )
+        for dist, facts in ranked:
+            assert facts is not None
+            body = ledger.metadata_body(dist, facts)
+            if body is not None:
+                return metadata.parse(body)
+        return None
+
+    def latest_version(by_version: dict[str, list[pypi_json.JsonFile]]) -> str:
+        """PyPI's choice for ``info``: the highest final release that is not wholly
+        yanked, else the highest release not wholly yanked, else the highest."""
+
+        def parsed(version: str) -> Version | None:
+            try:
+                return Version(version)
+            except InvalidVersion:
+                return None
+
+        versions = list(by_version)  # ascending (files come sorted by version)
+        live = [v for v in versions if any(f.yanked is None for f in by_version[v])]
+        final = [v for v in live if (p := parsed(v)) is not None and not p.is_prerelease]
+        return (final or live or versions)[-1]
+
+    def pypi_project_json(name: str, version: str | None) -> bottle.HTTPResponse:
+        if (denied := refused(Action.LIST, json_error)) is not None:
+            return denied
+        if not is_valid_name(name):
+            return json_error(404, f"Not Found: {name!r} is not a valid project name")
+        project = normalize(name)
+        if project != name:
+            # Only the name segment changes; keep the rest of the path as it came.
+            path = request_path()
+            head, sep, tail = path.rpartition("/" + name + "/")
+            target = head + "/" + quote(project) + "/" + tail if sep else path
+            return _redirect(301, relative_location(path, target, query()))
+        snap = cache.snapshot
+        files = snap.projects.get(project)
+        if files is None:
+            return json_error(404, f"Not Found: {project} does not exist on this index")
+        base = base_url(bottle.request.environ)
+        yanks = ledger.yanks
+
+        def make() -> tuple[bytes, bool]:
+            with_facts = [(d, ledger.facts(d, PYPI_ALGOS)) for d in files]
+            by_version: dict[str, list[pypi_json.JsonFile]] = {}
+            dists_by_version: dict[str, list[tuple[Distribution, FileFacts | None]]] = {}
+            for dist, facts in with_facts:
+                by_version.setdefault(dist.version, []).append(json_file(dist, facts, base))
+                dists_by_version.setdefault(dist.version, []).append((dist, facts))
+            if version is None:
+                chosen = latest_version(by_version)
+            else:
+                key = version_key(version)
+                matches = [v for v in by_version if version_key(v) == key]
+                if not matches:
+                    return b"", False
+                chosen = matches[0]
+            urls = by_version[chosen]
+            release_yanked = (
+                next((f.yanked for f in urls), None)
+                if all(f.yanked is not None for f in urls)
+                else None
+            )
+            info = pypi_json.info(
+                project, chosen, release_metadata(dists_by_version[chosen]), base, release_yanked
+            )
+            complete = all(facts is not None for _, facts in with_facts)
+            releases = by_version if version is None else None
+            return pypi_json.document(info, urls, releases), complete
+
+        body = pages.get(("pypi", project, version, base), files, make, yanks.serial)
+        if not body:
+            return json_error(404, f"Not Found: {project} has no release {version}")
+        return bottle.HTTPResponse(body, status=200, Content_Type=JSON)
+
+    @app.get("/pypi/<name>/json")  # type: ignore[untyped-decorator]
+    def pypi_project(name: str) -> bottle.HTTPResponse:
+        return pypi_project_json(name, None)
+
+    @app.get("/pypi/<name>/<version>/json")  # type: ignore[untyped-decorator]
+    def pypi_release(name: str, version: str) -> bottle.HTTPResponse:
+        return pypi_project_json(name, version)
+
+    @app.get("/<name>/json")  # type: ignore[untyped-decorator]
+    def legacy_project_json(name: str) -> bottle.HTTPResponse:
+        return pypi_project_json(name, None)
+
+    # --- XML-RPC (pip search) -------------------------------------------------------------
+
+    def describe(project: str) -> rpc.Hit | None:
+        files = cache.snapshot.projects.get(project)
+        if not files:
+            return None
+        latest = files[-1].version
+        release = [d for d in files if d.version == latest]
+        meta = release_metadata([(d, ledger.facts(d, page_algos)) for d in release])
+        summary = (meta.get("summary") if meta else None) or ""
+        shown = (meta.get("name") if meta else None) or project
+        return rpc.Hit(name=shown, version=latest, summary=summary)
+
+    def versions_of(name: str) -> list[str]:
+        files = cache.snapshot.projects.get(normalize(name), ())
+        return list(dict.fromkeys(d.version for d in reversed(files)))
+
+    catalogue = rpc.Catalogue(
+        project_names=lambda: cache.snapshot.project_names,
+        versions=versions_of,
+        describe=describe,
+    )
+
+    @app.post("/RPC2")  # type: ignore[untyped-decorator]
+    def rpc2() -> bottle.HTTPResponse:
+        if (denied := refused(Action.LIST)) is not None:
+            return denied
+        body = bottle.request.environ["wsgi.input"].read(rpc.MAX_BODY + 1)
+        try:
+            answer = rpc.handle(body, catalogue)
+        except rpc.RpcError as exc:
+            prefix = "Bad Request: " if exc.status == 400 else ""
+            return _text(exc.status, prefix + exc.message)
+        return bottle.HTTPResponse(answer, status=200, Content_Type="text/xml; charset=utf-8")
 
     # --- uploads (the legacy API of twine, uv publish, poetry, pdm) ---------------
 
@@ -354,6 +580,9 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
 
     def upload() -> bottle.HTTPResponse:
         environ = bottle.request.environ
+        if str(environ.get("CONTENT_TYPE", "")).lower().startswith("text/xml"):
+            # XML-RPC clients given the index root (pip search --index URL/) post here.
+            return rpc2()
         if (denied := refused(Action.UPDATE, api_error)) is not None:
             return denied
         uploader = services.uploader
@@ -383,6 +612,6 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
     app.get("/<name>")(to_simple)
     app.get("/<name>/")(to_simple)
 
-    for code in (400, 404, 405, 413, 500):
+    for code in (400, 404, 405, 406, 413, 500):
         app.error(code)(_error_page)
     return app

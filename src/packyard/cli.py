@@ -225,8 +225,74 @@ def _top_level_help() -> str:
     text = build_run_parser(prog=f"{PROG} [run]").format_help()
     return (
         f"{PROG}: a Python package index (packyard {__version__}).\n\n"
-        "commands:\n  run      serve packages directories (the default)\n\n" + text
+        "commands:\n"
+        "  run      serve packages directories (the default)\n"
+        "  yank     mark a release or a file as yanked (PEP 592)\n"
+        "  unyank   take a yank back\n\n" + text
     )
+
+
+def build_yank_parser(undo: bool) -> argparse.ArgumentParser:
+    command = "unyank" if undo else "yank"
+    parser = _Parser(
+        prog=f"{PROG} {command}",
+        description=(
+            "Take back the yank of a release or a file."
+            if undo
+            else "Yank a release (every file of PROJECT VERSION) or one file (FILENAME): "
+            "installers skip it unless it is pinned with == or ===. It stays listed "
+            "and downloadable. A running server sees the change on its next request."
+        ),
+    )
+    if not undo:
+        parser.add_argument("--reason", default="", help="why (shown by pip and uv)")
+    parser.add_argument("packages_dir", metavar="PACKAGES_DIR", help="the packages directory")
+    parser.add_argument(
+        "target", nargs="+", metavar="PROJECT VERSION | FILENAME", help="what to " + command
+    )
+    return parser
+
+
+def yank_main(argv: Sequence[str], *, undo: bool) -> int:
+    command = "unyank" if undo else "yank"
+    try:
+        namespace = build_yank_parser(undo).parse_args(argv)
+    except UsageError as exc:
+        return _fail(f"{exc} (see '{PROG} {command} --help')", 2)
+    if len(namespace.target) > 2:
+        return _fail(f"give PROJECT VERSION or one FILENAME (see '{PROG} {command} --help')", 2)
+    directory = os.path.abspath(namespace.packages_dir)
+    if not os.path.isdir(directory):
+        return _fail(f"packages directory {namespace.packages_dir!r} does not exist", 2)
+
+    from packyard import yanking
+    from packyard.storage.cache import IndexCache
+    from packyard.storage.directory import Root
+    from packyard.storage.ledger import Ledger
+
+    target_args = namespace.target
+    try:
+        if len(target_args) == 1:
+            target = yanking.target_from(None, None, target_args[0])
+        else:
+            target = yanking.target_from(target_args[0], target_args[1], None)
+        reason = yanking.check_reason(getattr(namespace, "reason", ""))
+    except yanking.YankError as exc:
+        return _fail(exc.message, 2)
+    roots = [Root.of(directory)]
+    ledger = Ledger(roots)
+    try:
+        if ledger.parts[0].path is None:
+            return _fail(f"cannot write the ledger in {directory}/.packyard", 1)
+        cache = IndexCache(roots, ledger)
+        cache.rescan()
+        message = yanking.unyank(cache, target) if undo else yanking.yank(cache, target, reason)
+    except yanking.YankError as exc:
+        return _fail(exc.message, 1)
+    finally:
+        ledger.close()
+    print(message)
+    return 0
 
 
 def _fail(message: str, code: int) -> int:
@@ -236,6 +302,8 @@ def _fail(message: str, code: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("yank", "unyank"):
+        return yank_main(args[1:], undo=args[0] == "unyank")
     command, _rest = split_subcommand(args)
     if command is None and any(a in ("-h", "--help") for a in args):
         sys.stdout.write(_top_level_help())

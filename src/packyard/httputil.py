@@ -144,3 +144,72 @@ def reason_phrase(message: str) -> str:
     """A message made safe for an HTTP status line (latin-1, no control characters)."""
     cleaned = "".join(c if 32 <= ord(c) < 127 or 160 <= ord(c) < 256 else "?" for c in message)
     return cleaned[:300]
+
+
+# --- PEP 691 content negotiation ---------------------------------------------------
+
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+HTML_V1 = "application/vnd.pypi.simple.v1+html"
+TEXT_HTML = "text/html"
+SIMPLE_TYPES = (JSON_V1, HTML_V1, TEXT_HTML)
+_ALIASES = {
+    "application/vnd.pypi.simple.latest+json": JSON_V1,
+    "application/vnd.pypi.simple.latest+html": HTML_V1,
+}
+# Ties between exact matches go to the most expressive format (PEP 691's advice);
+# ties between wildcard matches go to plain HTML, so "*/*" (and no Accept at all) gets
+# what every client has always understood.
+_EXACT_PREFERENCE = {JSON_V1: 3, HTML_V1: 2, TEXT_HTML: 1}
+_WILDCARD_PREFERENCE = {TEXT_HTML: 3, HTML_V1: 2, JSON_V1: 1}
+
+
+_SPECIFICITY = {(True, False, False): 2, (False, True, False): 1, (False, False, True): 0}
+
+
+def _media_ranges(accept: str) -> list[tuple[str, float]]:
+    ranges = []
+    for item in accept.split(","):
+        kind, *params = (p.strip() for p in item.split(";"))
+        if not kind:
+            continue
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = min(max(float(value.strip()), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        kind = kind.lower()
+        ranges.append((_ALIASES.get(kind, kind), q))
+    return ranges
+
+
+def negotiate(accept: str | None, format_param: str | None = None) -> str | None:
+    """The simple-API content type to answer with, or None for 406 Not Acceptable.
+
+    ``?format=`` (one exact content type) takes precedence over Accept. A missing or
+    empty Accept counts as ``*/*``. Each offered type gets the q-value of the most
+    specific range that matches it (RFC 9110 12.5.1); q=0 excludes it.
+    """
+    if format_param is not None:
+        wanted = _ALIASES.get(format_param.strip().lower(), format_param.strip().lower())
+        return wanted if wanted in SIMPLE_TYPES else None
+    ranges = _media_ranges(accept) if accept and accept.strip() else [("*/*", 1.0)]
+    best: tuple[float, int, int] | None = None
+    chosen: str | None = None
+    for offered in SIMPLE_TYPES:
+        major = offered.split("/")[0] + "/*"
+        match: tuple[int, float] | None = None  # (specificity, q)
+        for kind, q in ranges:
+            specificity = _SPECIFICITY.get((kind == offered, kind == major, kind == "*/*"), -1)
+            if specificity >= 0 and (match is None or specificity > match[0]):
+                match = (specificity, q)
+        if match is None or match[1] <= 0:
+            continue
+        specificity, q = match
+        preference = (_EXACT_PREFERENCE if specificity == 2 else _WILDCARD_PREFERENCE)[offered]
+        score = (q, specificity, preference)
+        if best is None or score > best:
+            best, chosen = score, offered
+    return chosen

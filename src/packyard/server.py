@@ -18,8 +18,8 @@ from packyard.app import Services, create_app
 from packyard.auth import HtpasswdAuthenticator
 from packyard.config import Config
 from packyard.storage.cache import IndexCache
-from packyard.storage.digests import DigestCache
 from packyard.storage.directory import Root
+from packyard.storage.ledger import Ledger
 from packyard.storage.watcher import Watcher
 from packyard.upload import Uploader, cleanup_staging
 
@@ -41,6 +41,7 @@ class Running:
     def stop(self) -> None:
         self.watcher.stop()
         self.server.close()
+        self.services.cache.ledger.close()
 
 
 def start(config: Config, welcome_template: str | None = None) -> Running:
@@ -52,7 +53,8 @@ def start(config: Config, welcome_template: str | None = None) -> Running:
     authenticator = (
         HtpasswdAuthenticator(config.password_file) if config.password_file is not None else None
     )
-    cache = IndexCache([Root.of(str(root)) for root in config.roots])
+    roots = [Root.of(str(root)) for root in config.roots]
+    cache = IndexCache(roots, Ledger(roots))
     for root in cache.roots:
         removed = cleanup_staging(root.path)
         if removed:
@@ -60,11 +62,9 @@ def start(config: Config, welcome_template: str | None = None) -> Running:
     snap = cache.rescan()
     watcher = Watcher(cache)
     watcher.start()
-    digests = DigestCache()
-    uploader = Uploader(cache, digests, overwrite=config.overwrite, max_size=config.max_upload_size)
+    uploader = Uploader(cache, overwrite=config.overwrite, max_size=config.max_upload_size)
     services = Services(
         cache=cache,
-        digests=digests,
         welcome_template=welcome_template,
         authenticator=authenticator,
         uploader=uploader,

@@ -25,12 +25,13 @@ from typing import IO, Any
 
 from packaging.version import InvalidVersion, Version
 
-from packyard import multipart
+from packyard import multipart, yanking
+from packyard.index import metadata
 from packyard.index.filenames import NotADistribution, ParsedFilename, parse_filename
 from packyard.index.model import Distribution
 from packyard.index.names import normalize
 from packyard.storage.cache import IndexCache
-from packyard.storage.digests import DigestCache
+from packyard.storage.ledger import Recorded
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +161,12 @@ class Uploader:
     def __init__(
         self,
         cache: IndexCache,
-        digests: DigestCache,
         *,
         overwrite: bool,
         max_size: int,
         limits: multipart.Limits | None = None,
     ) -> None:
         self._cache = cache
-        self._digests = digests
         self._overwrite = overwrite
         self._max_size = max_size
         self._limits = limits or multipart.Limits()
@@ -228,6 +227,8 @@ class Uploader:
             raise UploadError(400, "Missing ':action' field")
         if action == "remove_pkg":
             return self.remove(form, user)
+        if action in ("yank", "unyank"):
+            return self.yank(form, user, undo=action == "unyank")
         if action in ("submit", "verify"):
             return Outcome(200, f"OK: '{action}' needs nothing on this index")
         if action == "doc_upload":
@@ -248,7 +249,8 @@ class Uploader:
             filename = next(f.filename for f in form.files if f.name == "content")
             parsed = validate(form, staged, filename)
             staged.finish()
-            return self._commit(staged, filename, parsed, user)
+            extracted = _extract(staged.path, filename, parsed)
+            return self._commit(staged, filename, parsed, user, extracted)
         finally:
             staged.discard()
 
@@ -256,7 +258,14 @@ class Uploader:
         with self._guard:
             return self._locks.setdefault(filename, threading.Lock())
 
-    def _commit(self, staged: _Staged, filename: str, parsed: ParsedFilename, user: str) -> Outcome:
+    def _commit(
+        self,
+        staged: _Staged,
+        filename: str,
+        parsed: ParsedFilename,
+        user: str,
+        extracted: metadata.Extracted | None,
+    ) -> Outcome:
         target = os.path.join(self.directory, filename)
         with self._lock(filename):
             existing = self._same_name(filename, parsed.project)
@@ -271,7 +280,7 @@ class Uploader:
                         f"could not store {filename}: {exc.strerror or exc}",
                     ) from None
                 else:
-                    self._published(filename, staged)
+                    self._published(filename, staged, extracted)
                     log.info("%s uploaded %s", user or "anonymous", filename)
                     return Outcome(200, f"OK: {filename} stored")
                 existing = target
@@ -285,7 +294,7 @@ class Uploader:
                 raise UploadError(
                     500, f"could not replace {filename}: {exc.strerror or exc}"
                 ) from None
-            self._published(filename, staged)
+            self._published(filename, staged, extracted)
             log.info("%s replaced %s", user or "anonymous", filename)
             return Outcome(200, f"OK: {filename} replaced")
 
@@ -311,11 +320,19 @@ class Uploader:
         except OSError:
             return False
 
-    def _published(self, filename: str, staged: _Staged) -> None:
+    def _published(
+        self, filename: str, staged: _Staged, extracted: metadata.Extracted | None
+    ) -> None:
+        """Show the new file at once, with the facts computed while it streamed in."""
         snap = self._cache.refresh(0, [filename])
         dist = snap.files.get(filename)
         if dist is not None and dist.root == self.directory:
-            self._digests.remember(dist, "sha256", staged.sha256.hexdigest())
+            digests = {
+                "sha256": staged.sha256.hexdigest(),
+                "blake2b_256": staged.blake2b.hexdigest(),
+                "md5": staged.md5.hexdigest(),
+            }
+            self._cache.ledger.parts[0].record_upload(dist, Recorded(digests, extracted))
 
     def remove(self, form: multipart.Form, user: str) -> Outcome:
         name, version = form.first("name"), form.first("version")
@@ -351,8 +368,37 @@ class Uploader:
                 ) from None
         for index, root in enumerate(self._cache.roots):
             self._cache.refresh(index, [d.relpath for d in victims if d.root == root.path])
+        # The release is gone: a later upload of the same version starts un-yanked.
+        # (The files' own rows, with their yanks, went with the files.)
+        if not any(same_release(d) for d in self._cache.snapshot.projects.get(project, ())):
+            self._cache.ledger.yank_release(project, version, None, ())
         log.info("%s removed %s %s", user or "anonymous", project, version)
         return Outcome(200, f"OK: removed {len(victims)} file(s) of {project} {version}")
+
+    def yank(self, form: multipart.Form, user: str, *, undo: bool) -> Outcome:
+        try:
+            target = yanking.target_from(
+                form.first("name"), form.first("version"), form.first("filename")
+            )
+            if undo:
+                message = yanking.unyank(self._cache, target)
+            else:
+                message = yanking.yank(self._cache, target, form.first("reason"))
+        except yanking.YankError as exc:
+            raise UploadError(exc.status, exc.message) from None
+        done = "unyanked" if undo else "yanked"
+        log.info("%s %s %s", user or "anonymous", done, target.describe())
+        return Outcome(200, message)
+
+
+def _extract(path: str, filename: str, parsed: ParsedFilename) -> metadata.Extracted | None:
+    """The core metadata of an uploaded file; None (logged) if it has none readable."""
+    try:
+        with open(path, "rb") as fh:
+            return metadata.extract(fh, filename, parsed.kind, parsed.project)
+    except (metadata.MetadataError, OSError) as exc:
+        log.warning("%s was uploaded without readable core metadata: %s", filename, exc)
+        return None
 
 
 def cleanup_staging(directory: str) -> int:

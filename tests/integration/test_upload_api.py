@@ -148,9 +148,12 @@ def upload(url: str, filename: str, data: bytes, name: str, version: str, **kw: 
 
 
 def listing(directory: Path) -> list[str]:
-    """Every entry below ``directory``, hidden ones included."""
+    """Every entry below ``directory``, hidden ones included, except the server's
+    ledger (``.packyard/``, which holds upload times and yanks, not uploads)."""
     found = []
     for root, dirs, files in os.walk(directory):
+        if root == str(directory) and ".packyard" in dirs:
+            dirs.remove(".packyard")
         for entry in dirs + files:
             found.append(os.path.relpath(os.path.join(root, entry), directory))
     return sorted(found)

@@ -23,6 +23,11 @@ from dists import make_sdist, make_wheel, wheel_bytes
 
 TWINE = Path(sys.executable).parent / "twine"
 USER, PASSWORD = "uploader", "s3cret-pw"
+def stored(directory: Path) -> list[Path]:
+    """The entries of the packages directory, without the server's ledger (.packyard)."""
+    return sorted(p for p in directory.iterdir() if p.name != ".packyard")
+
+
 HREF = re.compile(r'href="([^"#]*)#sha256=([0-9a-f]{64})"')
 
 
@@ -124,7 +129,7 @@ def test_twine_uploads_wheel_and_sdist_then_pip_installs(
     for path in (wheel, sdist):
         stored = site.packages / path.name
         assert stored.read_bytes() == path.read_bytes()
-    assert sorted(p.name for p in site.packages.iterdir()) == sorted([wheel.name, sdist.name])
+    assert sorted(p.name for p in stored(site.packages)) == sorted([wheel.name, sdist.name])
 
     # read-your-writes: the very next request lists both, with the right digests
     links = simple_links(site.server, "up-demo")
@@ -173,7 +178,7 @@ def test_twine_without_credentials_fails_with_401(
     )
     assert resp.status == 401
     assert resp.header("WWW-Authenticate") == 'Basic realm="pypi"'
-    assert list(site.packages.iterdir()) == []
+    assert list(stored(site.packages)) == []
 
 
 def test_twine_with_wrong_password_fails_with_403(
@@ -183,7 +188,7 @@ def test_twine_with_wrong_password_fails_with_403(
     result = twine(clients, site.server.url, wheel, creds=("-u", USER, "-p", "not-it"))
     assert result.returncode != 0
     assert "403" in output(result), output(result)
-    assert list(site.packages.iterdir()) == []
+    assert list(stored(site.packages)) == []
 
 
 def test_twine_reupload_identical_ok_different_refused(
@@ -237,7 +242,7 @@ def test_twine_overwrite_server_replaces_file(
     served = http(site.server.url + f"packages/{other.name}")
     assert served.status == 200
     assert served.body == other.read_bytes()
-    assert [p.name for p in site.packages.iterdir()] == [other.name]  # no temp file left
+    assert [p.name for p in stored(site.packages)] == [other.name]  # no temp file left
 
 
 # --- uv publish ----------------------------------------------------------------------

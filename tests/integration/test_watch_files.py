@@ -21,7 +21,7 @@ from dists import make_wheel, wheel_bytes
 APPEAR = 3.0  # seconds: a change by hand shows within 2 s; 1 s of slack for busy machines
 MANY_APPEAR = 5.0
 _LINK = re.compile(
-    r'<a href="\.\./\.\./packages/(?P<relpath>[^"#]+)(?:#(?P<algo>\w+)=(?P<hex>[0-9a-f]+))?">'
+    r'<a href="\.\./\.\./packages/(?P<relpath>[^"#]+)(?:#(?P<algo>\w+)=(?P<hex>[0-9a-f]+))?"[^>]*>'
     r"(?P<filename>[^<]+)</a>"
 )
 _PACKAGES_LINK = re.compile(r'<a href="[^"]+">([^<]+)</a>')

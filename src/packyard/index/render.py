@@ -6,14 +6,20 @@ serving the index at /pypi/ needs no configuration for the pages themselves).
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from html import escape
 from urllib.parse import quote
 
 from packyard.index.model import Distribution
 
-REPOSITORY_VERSION = "1.0"
+# 1.1: PEP 700 (versions, size, upload-time) on top of 1.0 (PEP 503, 592, 629, 658,
+# 691, 714). Later versions add parts we do not implement (PEP 740 provenance, PEP 792
+# project status), so 1.1 is the highest we can declare honestly. The HTML pages carry
+# the same number: serializations of one major version are kept in sync.
+REPOSITORY_VERSION = "1.1"
 
 
 def _page(title: str, body_lines: Iterable[str]) -> bytes:
@@ -44,26 +50,95 @@ def project_list_html(names: Iterable[str]) -> bytes:
     )
 
 
-def project_html(
-    project: str,
-    files: Iterable[Distribution],
-    digest: Callable[[Distribution], str | None],
-    hash_algo: str | None,
-) -> bytes:
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One file of a project page, with what the index knows about it."""
+
+    dist: Distribution
+    hashes: Mapping[str, str] = field(default_factory=dict)  # algorithm -> hex
+    requires_python: str | None = None
+    core_metadata: str | None = None  # sha256 of <file>.metadata when one is served
+    yanked: str | None = None  # None: not yanked; else the reason ('' when none)
+    upload_time: str | None = None  # yyyy-mm-ddThh:mm:ss.ffffffZ
+
+
+def file_href(dist: Distribution) -> str:
+    """The link from /simple/<project>/ to the file, relative."""
+    return "../../packages/" + url_path(dist.relpath)
+
+
+def project_html(project: str, entries: Iterable[FileEntry], hash_algo: str | None) -> bytes:
     """PEP 503 project page, as served at /simple/<project>/.
 
     Each href leads from /simple/<project>/ to /packages/<relpath>, with the
     ``#<algo>=<hex>`` fragment when hashing is on; the anchor text is the filename.
+    PEP 592, 658/714 and 503's Requires-Python become data- attributes.
     """
     lines = []
-    for dist in files:
-        href = "../../packages/" + url_path(dist.relpath)
-        if hash_algo is not None:
-            hexdigest = digest(dist)
-            if hexdigest is not None:
-                href += f"#{hash_algo}={hexdigest}"
-        lines.append(f'<a href="{escape(href)}">{escape(dist.filename)}</a><br>\n')
+    for entry in entries:
+        href = file_href(entry.dist)
+        if hash_algo is not None and hash_algo in entry.hashes:
+            href += f"#{hash_algo}={entry.hashes[hash_algo]}"
+        attributes = [f'href="{escape(href)}"']
+        if entry.requires_python is not None:
+            attributes.append(f'data-requires-python="{escape(entry.requires_python)}"')
+        if entry.core_metadata is not None:
+            value = f"sha256={entry.core_metadata}"
+            # PEP 714: the new name, and the old one with the same value for old pips.
+            attributes.append(f'data-core-metadata="{value}"')
+            attributes.append(f'data-dist-info-metadata="{value}"')
+        if entry.yanked is not None:
+            attributes.append(f'data-yanked="{escape(entry.yanked)}"')
+        lines.append(f"<a {' '.join(attributes)}>{escape(entry.dist.filename)}</a><br>\n")
     return _page(f"Links for {project}", lines)
+
+
+def _json(document: object) -> bytes:
+    return (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+def project_list_json(names: Iterable[str]) -> bytes:
+    """PEP 691 project list."""
+    return _json(
+        {"meta": {"api-version": REPOSITORY_VERSION}, "projects": [{"name": n} for n in names]}
+    )
+
+
+def project_json(project: str, entries: Sequence[FileEntry]) -> bytes:
+    """PEP 691 project detail with the PEP 700 fields.
+
+    URLs are relative to the page, like the HTML links. The deprecated key
+    "dist-info-metadata" is never written: some pip versions crash on it (PEP 714).
+    """
+    versions: list[str] = []
+    for entry in entries:
+        if entry.dist.version not in versions:
+            versions.append(entry.dist.version)
+    files = []
+    for entry in entries:
+        item: dict[str, object] = {
+            "filename": entry.dist.filename,
+            "url": file_href(entry.dist),
+            "hashes": dict(entry.hashes),
+        }
+        if entry.requires_python is not None:
+            item["requires-python"] = entry.requires_python
+        item["core-metadata"] = (
+            {"sha256": entry.core_metadata} if entry.core_metadata is not None else False
+        )
+        item["yanked"] = (entry.yanked or True) if entry.yanked is not None else False
+        item["size"] = entry.dist.size
+        if entry.upload_time is not None:
+            item["upload-time"] = entry.upload_time
+        files.append(item)
+    return _json(
+        {
+            "meta": {"api-version": REPOSITORY_VERSION},
+            "name": project,
+            "versions": versions,
+            "files": files,
+        }
+    )
 
 
 def packages_html(files: Iterable[Distribution]) -> bytes:

@@ -16,13 +16,16 @@ from collections.abc import Iterable, Sequence
 
 from packyard.index.model import Distribution, IndexSnapshot
 from packyard.storage.directory import Root, probe, scan
+from packyard.storage.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
 
 class IndexCache:
-    def __init__(self, roots: Sequence[Root]) -> None:
+    def __init__(self, roots: Sequence[Root], ledger: Ledger | None = None) -> None:
         self.roots = tuple(roots)
+        # Told of every file seen and gone, so upload times are those of first sight.
+        self.ledger = ledger if ledger is not None else Ledger.in_memory(self.roots)
         self._per_root: list[dict[str, Distribution]] = [{} for _ in self.roots]
         self._lock = threading.Lock()
         self._snapshot = IndexSnapshot()
@@ -49,6 +52,8 @@ class IndexCache:
                 effective, generation=self._snapshot.generation + 1
             )
             snap = self._snapshot
+        for index, files in enumerate(per_root):
+            self.ledger.parts[index].observe_all(files.values())
         log.info(
             "indexed %d files of %d projects in %.3f s",
             len(snap.files),
@@ -88,17 +93,22 @@ class IndexCache:
                 for relpath in [r for r in files if r.startswith(prefix)]:
                     found.setdefault(relpath, None)
             changes: dict[str, Distribution | None] = {}
+            seen: list[Distribution] = []
+            gone: list[str] = []
             for relpath, dist in found.items():
                 old = files.get(relpath)
                 if dist is None:
                     if old is None:
                         continue
                     del files[relpath]
+                    gone.append(relpath)
                 else:
                     if old is not None and old.identity == dist.identity:
                         continue
                     files[relpath] = dist
+                    seen.append(dist)
                 changes[relpath] = self._effective(relpath)
             if changes:
+                self.ledger.parts[root_index].observe(seen, gone)
                 self._snapshot = self._snapshot.evolve(changes)
             return self._snapshot

@@ -1,0 +1,643 @@
+"""The ledger: per-file facts that the packages directory itself does not hold.
+
+For every distribution file it keeps when the server first saw it (PEP 700
+``upload-time``), its digests, its core metadata (PEP 658) with that metadata's sha256
+and Requires-Python, and whether it is yanked (PEP 592), plus release-wide yanks.
+
+Where: one SQLite database per packages directory, ``<root>/.packyard/ledger.sqlite3``.
+The name starts with a dot, so it is never listed or served. SQLite makes every write a
+transaction: a crash mid-write leaves the previous state, never a torn file, and several
+processes (workers, the ``yank`` command) can share it. If the directory is read-only
+the ledger lives in memory and says so in the log.
+
+How facts stay true:
+- Rows are keyed by relpath. The scan and the watcher report what they see (``observe``);
+  a new file gets a row with the time it was first seen; a deleted file loses its row.
+- Facts are computed at first need (a page that lists the file) and describe one file
+  identity (size, mtime, inode). When the identity changes, the facts are recomputed;
+  if the sha256 is unchanged (the file was copied or touched) the upload time is kept,
+  otherwise the new content's upload time is when the change was first seen.
+- Uploads record their facts directly (digests computed while streaming).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from packaging.version import InvalidVersion, Version
+
+from packyard.index import metadata
+from packyard.index.model import Distribution
+from packyard.storage.directory import Root
+
+log = logging.getLogger(__name__)
+
+LEDGER_DIR = ".packyard"
+LEDGER_FILE = "ledger.sqlite3"
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    relpath TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,          -- the identity last observed ...
+    mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    seen_at REAL NOT NULL,          -- ... and when it was first observed
+    f_size INTEGER,                 -- the identity the facts below describe (NULL: none yet)
+    f_mtime_ns INTEGER,
+    f_inode INTEGER,
+    upload_time REAL,
+    sha256 TEXT,
+    digests TEXT,                   -- JSON: algorithm -> hex digest
+    meta_sha256 TEXT,               -- sha256 of the core metadata file, NULL if unreadable
+    meta_servable INTEGER,          -- 1: a wheel's METADATA, served as <file>.metadata
+    requires_python TEXT,
+    yanked TEXT                     -- NULL: not yanked; else the reason ('' for none given)
+);
+CREATE TABLE IF NOT EXISTS metadata (
+    sha256 TEXT PRIMARY KEY,
+    body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS releases (
+    project TEXT NOT NULL,
+    version TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (project, version)
+);
+"""
+
+# Digests every file gets when it is first looked at; others are computed on demand.
+BASE_ALGOS = ("sha256",)
+PYPI_ALGOS = ("md5", "sha256", "blake2b_256")
+
+
+def format_time(timestamp: float) -> str:
+    """PEP 700's upload-time format: yyyy-mm-ddThh:mm:ss.ffffffZ, UTC."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def version_key(version: str) -> str:
+    """Release identity: PEP 440 normal form when valid (1.0 == 1.0.0), else as written."""
+    try:
+        return str(Version(version))
+    except InvalidVersion:
+        return version
+
+
+class _Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+    def hexdigest(self) -> str: ...
+
+
+def _hasher(algo: str) -> _Hasher:
+    if algo == "blake2b_256":
+        return hashlib.blake2b(digest_size=32)
+    if algo == "md5":
+        return hashlib.md5(usedforsecurity=False)
+    return hashlib.new(algo)
+
+
+def compute_digests(path: str, algos: Collection[str]) -> dict[str, str]:
+    """Hex digests of one file in a single read."""
+    hashers = {algo: _hasher(algo) for algo in algos}
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            for hasher in hashers.values():
+                hasher.update(chunk)
+    return {algo: hasher.hexdigest() for algo, hasher in hashers.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class FileFacts:
+    """What the ledger knows about one file identity."""
+
+    identity: tuple[int, int, int]
+    upload_time: float
+    digests: Mapping[str, str]
+    metadata_sha256: str | None  # None: no readable core metadata
+    metadata_servable: bool  # a wheel's METADATA: offered as <file>.metadata (PEP 658)
+    requires_python: str | None
+
+    @property
+    def core_metadata(self) -> str | None:
+        """sha256 of the ``.metadata`` file, when one is served."""
+        return self.metadata_sha256 if self.metadata_servable else None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """Facts of a file just written by an upload."""
+
+    digests: Mapping[str, str]
+    metadata: metadata.Extracted | None
+
+
+@dataclass
+class _Row:
+    identity: tuple[int, int, int]
+    seen_at: float
+    facts_identity: tuple[int, int, int] | None
+    upload_time: float | None
+    digests: dict[str, str] = field(default_factory=dict)
+    meta_sha256: str | None = None
+    meta_servable: bool = False
+    requires_python: str | None = None
+
+
+_COLUMNS = (
+    "size, mtime_ns, inode, seen_at, f_size, f_mtime_ns, f_inode, upload_time, digests, "
+    "meta_sha256, meta_servable, requires_python"
+)
+
+
+def _row(values: Sequence[object]) -> _Row:
+    size, mtime_ns, inode, seen_at, f_size, f_mtime_ns, f_inode = values[:7]
+    upload_time, digests, meta_sha256, meta_servable, requires_python = values[7:]
+    facts_identity = (
+        (int(str(f_size)), int(str(f_mtime_ns)), int(str(f_inode))) if f_size is not None else None
+    )
+    try:
+        parsed = json.loads(str(digests)) if digests else {}
+    except ValueError:
+        parsed = {}
+    return _Row(
+        identity=(int(str(size)), int(str(mtime_ns)), int(str(inode))),
+        seen_at=float(str(seen_at)),
+        facts_identity=facts_identity,
+        upload_time=float(str(upload_time)) if upload_time is not None else None,
+        digests={str(k): str(v) for k, v in parsed.items()} if isinstance(parsed, dict) else {},
+        meta_sha256=str(meta_sha256) if meta_sha256 is not None else None,
+        meta_servable=bool(meta_servable),
+        requires_python=str(requires_python) if requires_python is not None else None,
+    )
+
+
+def _check_schema(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > _SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"written by a newer packyard (schema {version}, this one knows {_SCHEMA_VERSION})"
+        )
+
+
+_SELECT_ROW = f"SELECT {_COLUMNS} FROM files WHERE relpath=?"  # noqa: S608 - constant text
+
+
+class RootLedger:
+    """The ledger of one packages directory."""
+
+    def __init__(self, root: Root, *, writable: bool = True) -> None:
+        self.root = root
+        self.path: str | None = None
+        conn: sqlite3.Connection | None = None
+        if writable:
+            directory = os.path.join(root.path, LEDGER_DIR)
+            path = os.path.join(directory, LEDGER_FILE)
+            try:
+                os.makedirs(directory, exist_ok=True)
+                conn = self._open(path)
+                self.path = path
+            except (OSError, sqlite3.Error) as exc:
+                log.warning(
+                    "cannot keep the ledger in %s (%s): upload times and yanks of its files "
+                    "are kept in memory only and are lost at restart",
+                    directory,
+                    exc,
+                )
+                conn = None
+        if conn is None:
+            conn = self._open(":memory:")
+        self._conn = conn
+        self._lock = threading.RLock()
+        self._computing: dict[str, threading.Lock] = {}
+        self._computing_guard = threading.Lock()
+        self._data_version = self._read_data_version()
+
+    @staticmethod
+    def _open(path: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False, isolation_level=None)
+        try:
+            if path != ":memory:":
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            _check_schema(conn)
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # --- transactions ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _read_data_version(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def changed_elsewhere(self) -> bool:
+        """True once after another connection (process) committed a change."""
+        current = self._read_data_version()
+        if current != self._data_version:
+            self._data_version = current
+            return True
+        return False
+
+    # --- observations from the scan and the watcher ---------------------------------
+
+    def observe_all(self, dists: Iterable[Distribution], now: float | None = None) -> None:
+        """After a full scan: rows for new or changed files; rows of files gone removed
+        (unless the scan found nothing at all: an unmounted volume must not wipe the
+        ledger)."""
+        now = time.time() if now is None else now
+        current = {d.relpath: d.identity for d in dists}
+        with self._lock:
+            known = {
+                str(relpath): (int(size), int(mtime), int(inode))
+                for relpath, size, mtime, inode in self._conn.execute(
+                    "SELECT relpath, size, mtime_ns, inode FROM files"
+                )
+            }
+        new = [(r, *i, now) for r, i in current.items() if r not in known]
+        changed = [(*i, now, r) for r, i in current.items() if r in known and known[r] != i]
+        gone = [(r,) for r in known if r not in current] if current else []
+        if not (new or changed or gone):
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO files (relpath, size, mtime_ns, inode, seen_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                new,
+            )
+            conn.executemany(
+                "UPDATE files SET size=?, mtime_ns=?, inode=?, seen_at=? WHERE relpath=?",
+                changed,
+            )
+            conn.executemany("DELETE FROM files WHERE relpath=?", gone)
+            if gone:
+                self._collect_metadata(conn)
+
+    def observe(
+        self, seen: Iterable[Distribution], gone: Iterable[str], now: float | None = None
+    ) -> None:
+        """Files seen (new or changed) and files gone, from the watcher or our writes."""
+        now = time.time() if now is None else now
+        seen = list(seen)
+        gone_rows = [(r,) for r in gone]
+        if not seen and not gone_rows:
+            return
+        with self._write() as conn:
+            for dist in seen:
+                size, mtime, inode = dist.identity
+                conn.execute(
+                    "INSERT INTO files (relpath, size, mtime_ns, inode, seen_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(relpath) DO UPDATE SET "
+                    "size=excluded.size, mtime_ns=excluded.mtime_ns, inode=excluded.inode, "
+                    "seen_at=excluded.seen_at WHERE size!=excluded.size "
+                    "OR mtime_ns!=excluded.mtime_ns OR inode!=excluded.inode",
+                    (dist.relpath, size, mtime, inode, now),
+                )
+            conn.executemany("DELETE FROM files WHERE relpath=?", gone_rows)
+            if gone_rows:
+                self._collect_metadata(conn)
+
+    @staticmethod
+    def _collect_metadata(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "DELETE FROM metadata WHERE sha256 NOT IN "
+            "(SELECT meta_sha256 FROM files WHERE meta_sha256 IS NOT NULL)"
+        )
+
+    # --- facts -----------------------------------------------------------------------
+
+    def _load(self, relpath: str) -> _Row | None:
+        with self._lock:
+            found = self._conn.execute(_SELECT_ROW, (relpath,)).fetchone()
+        return _row(found) if found is not None else None
+
+    @staticmethod
+    def _valid(row: _Row | None, dist: Distribution, algos: Collection[str]) -> FileFacts | None:
+        if row is None or row.facts_identity != dist.identity or row.upload_time is None:
+            return None
+        if any(algo not in row.digests for algo in algos):
+            return None
+        return FileFacts(
+            identity=dist.identity,
+            upload_time=row.upload_time,
+            digests=dict(row.digests),
+            metadata_sha256=row.meta_sha256,
+            metadata_servable=row.meta_servable,
+            requires_python=row.requires_python,
+        )
+
+    def peek(self, dist: Distribution, algos: Collection[str] = BASE_ALGOS) -> FileFacts | None:
+        """The facts if already known; never reads the file."""
+        return self._valid(self._load(dist.relpath), dist, algos)
+
+    def facts(self, dist: Distribution, algos: Collection[str] = BASE_ALGOS) -> FileFacts | None:
+        """The facts of ``dist``, computed now if needed; None if the file is unreadable."""
+        found = self.peek(dist, algos)
+        if found is not None:
+            return found
+        with self._computing_guard:
+            lock = self._computing.setdefault(dist.relpath, threading.Lock())
+        try:
+            with lock:
+                row = self._load(dist.relpath)
+                found = self._valid(row, dist, algos)
+                if found is not None:
+                    return found
+                return self._compute(dist, row, algos)
+        finally:
+            with self._computing_guard:
+                self._computing.pop(dist.relpath, None)
+
+    def _compute(
+        self, dist: Distribution, row: _Row | None, algos: Collection[str]
+    ) -> FileFacts | None:
+        same_content = row is not None and row.facts_identity == dist.identity
+        wanted = set(algos) | set(BASE_ALGOS)
+        if same_content and row is not None:
+            wanted -= set(row.digests)
+        try:
+            digests = compute_digests(dist.path, wanted)
+        except OSError as exc:
+            log.warning("cannot read %s: %s", dist.path, exc.strerror or exc)
+            return None
+        now = time.time()
+        if same_content and row is not None and row.upload_time is not None:
+            digests = {**row.digests, **digests}
+            with self._write() as conn:
+                conn.execute(
+                    "UPDATE files SET digests=? WHERE relpath=?",
+                    (json.dumps(digests, sort_keys=True), dist.relpath),
+                )
+            return FileFacts(
+                identity=dist.identity,
+                upload_time=row.upload_time,
+                digests=digests,
+                metadata_sha256=row.meta_sha256,
+                metadata_servable=row.meta_servable,
+                requires_python=row.requires_python,
+            )
+        extracted = self._extract(dist)
+        if row is None:
+            upload_time = now
+        elif row.facts_identity is not None and row.digests.get("sha256") == digests["sha256"]:
+            upload_time = row.upload_time if row.upload_time is not None else row.seen_at
+        elif row.identity == dist.identity:
+            upload_time = row.seen_at
+        else:
+            upload_time = now  # seen by us before the scan or watcher reported it
+        return self._store(dist, upload_time, digests, extracted)
+
+    def _extract(self, dist: Distribution) -> metadata.Extracted | None:
+        try:
+            with open(dist.path, "rb") as fh:
+                return metadata.extract(fh, dist.filename, dist.kind, dist.project)
+        except metadata.MetadataError as exc:
+            log.warning("%s: no core metadata (%s)", dist.relpath, exc)
+        except OSError as exc:
+            log.warning("cannot read %s: %s", dist.path, exc.strerror or exc)
+        return None
+
+    def _store(
+        self,
+        dist: Distribution,
+        upload_time: float,
+        digests: Mapping[str, str],
+        extracted: metadata.Extracted | None,
+    ) -> FileFacts:
+        meta_sha256 = None
+        requires_python = None
+        if extracted is not None:
+            meta_sha256 = hashlib.sha256(extracted.body).hexdigest()
+            requires_python = metadata.requires_python(extracted.body)
+        size, mtime, inode = dist.identity
+        with self._write() as conn:
+            if extracted is not None:
+                conn.execute(
+                    "INSERT OR IGNORE INTO metadata (sha256, body) VALUES (?, ?)",
+                    (meta_sha256, extracted.body),
+                )
+            conn.execute(
+                "INSERT INTO files (relpath, size, mtime_ns, inode, seen_at, f_size, f_mtime_ns, "
+                "f_inode, upload_time, sha256, digests, meta_sha256, meta_servable, "
+                "requires_python) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(relpath) DO UPDATE SET size=excluded.size, "
+                "mtime_ns=excluded.mtime_ns, inode=excluded.inode, f_size=excluded.f_size, "
+                "f_mtime_ns=excluded.f_mtime_ns, f_inode=excluded.f_inode, "
+                "upload_time=excluded.upload_time, sha256=excluded.sha256, "
+                "digests=excluded.digests, meta_sha256=excluded.meta_sha256, "
+                "meta_servable=excluded.meta_servable, requires_python=excluded.requires_python",
+                (
+                    dist.relpath,
+                    size,
+                    mtime,
+                    inode,
+                    upload_time,
+                    size,
+                    mtime,
+                    inode,
+                    upload_time,
+                    digests.get("sha256"),
+                    json.dumps(dict(digests), sort_keys=True),
+                    meta_sha256,
+                    int(extracted is not None and extracted.servable),
+                    requires_python,
+                ),
+            )
+        return FileFacts(
+            identity=dist.identity,
+            upload_time=upload_time,
+            digests=dict(digests),
+            metadata_sha256=meta_sha256,
+            metadata_servable=extracted is not None and extracted.servable,
+            requires_python=requires_python,
+        )
+
+    def record_upload(self, dist: Distribution, recorded: Recorded) -> FileFacts:
+        """Facts of a file we just wrote: upload time now, digests from the stream."""
+        return self._store(dist, time.time(), recorded.digests, recorded.metadata)
+
+    def metadata_body(self, sha256: str) -> bytes | None:
+        with self._lock:
+            found = self._conn.execute(
+                "SELECT body FROM metadata WHERE sha256=?", (sha256,)
+            ).fetchone()
+        return bytes(found[0]) if found is not None else None
+
+    # --- yanks -----------------------------------------------------------------------
+
+    def file_yanks(self) -> dict[str, str]:
+        with self._lock:
+            return {
+                str(r): str(y)
+                for r, y in self._conn.execute(
+                    "SELECT relpath, yanked FROM files WHERE yanked IS NOT NULL"
+                )
+            }
+
+    def release_yanks(self) -> dict[tuple[str, str], str]:
+        with self._lock:
+            return {
+                (str(p), str(v)): str(reason)
+                for p, v, reason in self._conn.execute(
+                    "SELECT project, version, reason FROM releases"
+                )
+            }
+
+    def set_file_yank(self, dist: Distribution, reason: str | None) -> None:
+        """Yank (reason is a string, maybe empty) or un-yank (None) one file."""
+        size, mtime, inode = dist.identity
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO files (relpath, size, mtime_ns, inode, seen_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (dist.relpath, size, mtime, inode, time.time()),
+            )
+            conn.execute("UPDATE files SET yanked=? WHERE relpath=?", (reason, dist.relpath))
+
+    def set_release_yank(
+        self, project: str, version: str, reason: str | None, relpaths: Collection[str] = ()
+    ) -> None:
+        """Yank or un-yank a release; un-yanking also clears its files' own yanks."""
+        key = version_key(version)
+        with self._write() as conn:
+            if reason is None:
+                conn.execute("DELETE FROM releases WHERE project=? AND version=?", (project, key))
+                conn.executemany(
+                    "UPDATE files SET yanked=NULL WHERE relpath=?", [(r,) for r in relpaths]
+                )
+            else:
+                conn.execute(
+                    "INSERT INTO releases (project, version, reason) VALUES (?, ?, ?) "
+                    "ON CONFLICT(project, version) DO UPDATE SET reason=excluded.reason",
+                    (project, key, reason),
+                )
+
+
+@dataclass(frozen=True)
+class YankState:
+    """Every yank, merged over the packages directories; immutable."""
+
+    serial: int
+    files: Mapping[tuple[int, str], str]  # (root index, relpath) -> reason
+    releases: Mapping[tuple[str, str], str]  # (project, version key) -> reason
+
+    def reason(self, root_index: int, dist: Distribution) -> str | None:
+        """None when not yanked, else the reason ('' when none was given)."""
+        found = self.releases.get((dist.project, version_key(dist.version)))
+        if found is not None:
+            return found
+        return self.files.get((root_index, dist.relpath))
+
+
+class Ledger:
+    """The ledgers of all packages directories, with the merged yank state."""
+
+    def __init__(self, roots: Sequence[Root], *, persistent: bool = True) -> None:
+        self.roots = tuple(roots)
+        self._index = {root.path: i for i, root in enumerate(self.roots)}
+        self.parts = [RootLedger(root, writable=persistent) for root in self.roots]
+        self._serial = 0
+        self._yank_lock = threading.Lock()
+        self._yanks = self._load_yanks()
+
+    @classmethod
+    def in_memory(cls, roots: Sequence[Root]) -> Ledger:
+        return cls(roots, persistent=False)
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()
+
+    def part(self, dist: Distribution) -> RootLedger:
+        return self.parts[self._index.get(dist.root, 0)]
+
+    def root_index(self, dist: Distribution) -> int:
+        return self._index.get(dist.root, 0)
+
+    # --- facts -----------------------------------------------------------------------
+
+    def facts(self, dist: Distribution, algos: Collection[str] = BASE_ALGOS) -> FileFacts | None:
+        return self.part(dist).facts(dist, algos)
+
+    def metadata_body(self, dist: Distribution, facts: FileFacts) -> bytes | None:
+        if facts.metadata_sha256 is None:
+            return None
+        return self.part(dist).metadata_body(facts.metadata_sha256)
+
+    # --- yanks -----------------------------------------------------------------------
+
+    def _load_yanks(self, previous: YankState | None = None) -> YankState:
+        files: dict[tuple[int, str], str] = {}
+        releases: dict[tuple[str, str], str] = {}
+        for index, part in enumerate(self.parts):
+            files.update({(index, r): reason for r, reason in part.file_yanks().items()})
+            for key, reason in part.release_yanks().items():
+                releases.setdefault(key, reason)
+        if previous is not None and previous.files == files and previous.releases == releases:
+            return previous  # unchanged: pages made from it stay valid
+        self._serial += 1
+        return YankState(serial=self._serial, files=files, releases=releases)
+
+    @property
+    def yanks(self) -> YankState:
+        """The current yank state, re-read when another process changed a ledger."""
+        if any(part.changed_elsewhere() for part in self.parts):
+            with self._yank_lock:
+                self._yanks = self._load_yanks(self._yanks)
+        return self._yanks
+
+    def reload_yanks(self) -> YankState:
+        with self._yank_lock:
+            self._yanks = self._load_yanks(self._yanks)
+            for part in self.parts:
+                part.changed_elsewhere()  # our own commit is not news
+            return self._yanks
+
+    def yank_file(self, dist: Distribution, reason: str | None) -> None:
+        self.part(dist).set_file_yank(dist, reason)
+        self.reload_yanks()
+
+    def yank_release(
+        self, project: str, version: str, reason: str | None, files: Iterable[Distribution]
+    ) -> None:
+        files = list(files)
+        if reason is None:
+            for index, part in enumerate(self.parts):
+                part.set_release_yank(
+                    project,
+                    version,
+                    None,
+                    [d.relpath for d in files if self._index.get(d.root, 0) == index],
+                )
+        else:
+            self.parts[0].set_release_yank(project, version, reason)
+        self.reload_yanks()
