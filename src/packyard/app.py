@@ -447,19 +447,21 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
                 return metadata.parse(body)
         return None
 
-    def latest_version(by_version: dict[str, list[pypi_json.JsonFile]]) -> str:
+    def latest_version(files: tuple[Distribution, ...]) -> str:
         """PyPI's choice for ``info``: the highest final release that is not wholly
         yanked, else the highest release not wholly yanked, else the highest."""
 
-        def parsed(version: str) -> Version | None:
+        def is_final(version: str) -> bool:
             try:
-                return Version(version)
+                return not Version(version).is_prerelease
             except InvalidVersion:
-                return None
+                return False
 
-        versions = list(by_version)  # ascending (files come sorted by version)
-        live = [v for v in versions if any(f.yanked is None for f in by_version[v])]
-        final = [v for v in live if (p := parsed(v)) is not None and not p.is_prerelease]
+        yanks = ledger.yanks
+        versions = list(dict.fromkeys(d.version for d in files))  # ascending
+        live_set = {d.version for d in files if yanks.reason(ledger.root_index(d), d) is None}
+        live = [v for v in versions if v in live_set]
+        final = [v for v in live if is_final(v)]
         return (final or live or versions)[-1]
 
     def pypi_project_json(name: str, version: str | None) -> bottle.HTTPResponse:
@@ -489,7 +491,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
                 by_version.setdefault(dist.version, []).append(json_file(dist, facts, base))
                 dists_by_version.setdefault(dist.version, []).append((dist, facts))
             if version is None:
-                chosen = latest_version(by_version)
+                chosen = latest_version(files)
             else:
                 key = version_key(version)
                 matches = [v for v in by_version if version_key(v) == key]
@@ -532,7 +534,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         files = cache.snapshot.projects.get(project)
         if not files:
             return None
-        latest = files[-1].version
+        latest = latest_version(files)
         release = [d for d in files if d.version == latest]
         meta = release_metadata([(d, ledger.facts(d, page_algos)) for d in release])
         summary = (meta.get("summary") if meta else None) or ""

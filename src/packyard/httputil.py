@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import posixpath
 from collections.abc import Mapping
 from email.utils import formatdate, parsedate_to_datetime
@@ -177,9 +178,10 @@ def _media_ranges(accept: str) -> list[tuple[str, float]]:
             key, _, value = param.partition("=")
             if key.strip().lower() == "q":
                 try:
-                    q = min(max(float(value.strip()), 0.0), 1.0)
+                    q = float(value.strip())
                 except ValueError:
                     q = 0.0
+                q = min(max(q, 0.0), 1.0) if math.isfinite(q) else 0.0
         kind = kind.lower()
         ranges.append((_ALIASES.get(kind, kind), q))
     return ranges
@@ -193,7 +195,10 @@ def negotiate(accept: str | None, format_param: str | None = None) -> str | None
     specific range that matches it (RFC 9110 12.5.1); q=0 excludes it.
     """
     if format_param is not None:
-        wanted = _ALIASES.get(format_param.strip().lower(), format_param.strip().lower())
+        # A "+" left unencoded in the query string arrives as a space; media types
+        # never contain spaces, so "v1+json" written as-is in a URL still works.
+        text = format_param.strip().replace(" ", "+").lower()
+        wanted = _ALIASES.get(text, text)
         return wanted if wanted in SIMPLE_TYPES else None
     ranges = _media_ranges(accept) if accept and accept.strip() else [("*/*", 1.0)]
     best: tuple[float, int, int] | None = None

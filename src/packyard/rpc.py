@@ -8,6 +8,7 @@ fixed in 2.4.2). Only then is it decoded as XML-RPC by the standard library.
 
 from __future__ import annotations
 
+import re
 import xmlrpc.client
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ def _terms(spec: object, key: str) -> list[str]:
 def search(catalogue: Catalogue, spec: object, operator: object = "or") -> list[dict[str, object]]:
     """Projects whose name contains a term of ``spec["name"]`` (case-insensitive, with
     ``-``, ``_`` and ``.`` treated alike). Summaries are shown, not searched."""
-    terms = [t.lower().replace("_", "-").replace(".", "-") for t in _terms(spec, "name")]
+    terms = [re.sub(r"[-_.]+", "-", t.lower()) for t in _terms(spec, "name")]
     terms = [t for t in terms if t]
     if not terms:
         return []
@@ -100,7 +101,7 @@ def handle(body: bytes, catalogue: Catalogue) -> bytes:
         raise RpcError(400, "Invalid XML payload: not well-formed") from None
     try:
         params, method = xmlrpc.client.loads(body)
-    except (ExpatError, ValueError, TypeError, IndexError, KeyError) as exc:
+    except (xmlrpc.client.Error, ExpatError, ValueError, TypeError, IndexError, KeyError) as exc:
         raise RpcError(400, f"Invalid XML-RPC request: {exc}") from None
     if method is None:
         raise RpcError(400, "Invalid XML-RPC request: no methodName")

@@ -110,12 +110,15 @@ def unyank(cache: IndexCache, target: Target) -> str:
     ledger = cache.ledger
     if target.filename:
         dist = _file(cache, target)
-        if (dist.project, version_key(dist.version)) in ledger.yanks.releases:
+        yanks = ledger.yanks
+        if (dist.project, version_key(dist.version)) in yanks.releases:
             raise YankError(
                 409,
                 f"{dist.project} {dist.version} is yanked as a whole release; un-yank the "
                 "release (then yank single files again if needed)",
             )
+        if yanks.reason(ledger.root_index(dist), dist) is None:
+            return f"OK: {dist.filename} was not yanked"
         ledger.yank_file(dist, None)
         return f"OK: {dist.filename} is no longer yanked"
     assert target.project is not None
@@ -123,5 +126,8 @@ def unyank(cache: IndexCache, target: Target) -> str:
     files = _release_files(cache, target.project, target.version)
     if not files:
         raise YankError(404, f"Not Found: {target.describe()} is not on this index")
+    yanks = ledger.yanks
+    if all(yanks.reason(ledger.root_index(d), d) is None for d in files):
+        return f"OK: {target.describe()} was not yanked"
     ledger.yank_release(target.project, target.version, None, files)
     return f"OK: {target.describe()} is no longer yanked"

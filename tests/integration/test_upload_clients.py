@@ -23,6 +23,8 @@ from dists import make_sdist, make_wheel, wheel_bytes
 
 TWINE = Path(sys.executable).parent / "twine"
 USER, PASSWORD = "uploader", "s3cret-pw"
+
+
 def stored(directory: Path) -> list[Path]:
     """The entries of the packages directory, without the server's ledger (.packyard)."""
     return sorted(p for p in directory.iterdir() if p.name != ".packyard")
@@ -127,8 +129,8 @@ def test_twine_uploads_wheel_and_sdist_then_pip_installs(
     assert result.returncode == 0, output(result)
 
     for path in (wheel, sdist):
-        stored = site.packages / path.name
-        assert stored.read_bytes() == path.read_bytes()
+        kept = site.packages / path.name
+        assert kept.read_bytes() == path.read_bytes()
     assert sorted(p.name for p in stored(site.packages)) == sorted([wheel.name, sdist.name])
 
     # read-your-writes: the very next request lists both, with the right digests

@@ -68,7 +68,26 @@ def test_the_package_is_found() -> None:
         "packyard.index.filenames",
         "packyard.index.model",
         "packyard.storage.directory",
+        "packyard.index.metadata",
+        "packyard.index.pypi_json",
+        "packyard.storage.ledger",
+        "packyard.rpc",
+        "packyard.yanking",
     } <= set(MODULES)
+
+
+@pytest.mark.parametrize(
+    ("module", "rule_set"),
+    [
+        ("packyard.index.metadata", "index"),
+        ("packyard.index.pypi_json", "index"),
+        ("packyard.index.render", "index"),
+        ("packyard.storage.ledger", "storage"),
+        ("packyard.storage.cache", "storage"),
+    ],
+)
+def test_layered_modules_are_covered_by_their_rules(module: str, rule_set: str) -> None:
+    assert module in {"index": INDEX_MODULES, "storage": STORAGE_MODULES}[rule_set]
 
 
 INDEX_MODULES = sorted(m for m in MODULES if is_within(m, "packyard.index"))
@@ -92,6 +111,25 @@ def test_storage_does_not_import_the_upper_layers(module: str) -> None:
     upper = ("packyard.app", "packyard.cli", "packyard.server", "packyard.accesslog", "bottle")
     bad = {name for name in imports_of(module) if any(is_within(name, u) for u in upper)}
     assert not bad, f"{module} imports {sorted(bad)}"
+
+
+WEB_LAYER = ("packyard.app", "packyard.cli", "packyard.server", "packyard.accesslog")
+
+
+@pytest.mark.parametrize("module", ["packyard.rpc", "packyard.yanking"])
+def test_actions_do_not_import_the_web_layer(module: str) -> None:
+    # The RPC and yank logic are called by the app and by the command line alike.
+    bad = {
+        name
+        for name in imports_of(module)
+        if any(is_within(name, u) for u in WEB_LAYER) or top(name) in ("bottle", "waitress")
+    }
+    assert not bad, f"{module} imports {sorted(bad)}"
+
+
+def test_rpc_imports_only_stdlib_and_defusedxml() -> None:
+    bad = {n for n in imports_of("packyard.rpc") if top(n) not in STDLIB and top(n) != "defusedxml"}
+    assert not bad, f"packyard.rpc imports {sorted(bad)}"
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

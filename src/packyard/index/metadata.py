@@ -177,8 +177,8 @@ class CoreMetadata:
 def parse(body: bytes) -> CoreMetadata:
     """Parse a METADATA / PKG-INFO file (RFC 822 style headers, optional body).
 
-    Never raises: undecodable bytes are replaced, malformed lines are skipped by the
-    email parser.
+    Never raises: undecodable bytes are replaced. As in the email format it is based
+    on, a header line without a colon ends the headers (the rest is the body).
     """
     text = body.decode("utf-8", errors="replace")
     message = email.parser.Parser(policy=email.policy.compat32).parsestr(text)

@@ -36,8 +36,9 @@ def python_version(dist: Distribution) -> str:
         parts = stem[: -len(".whl")].split("-")
         return parts[-3] if len(parts) >= 5 else ""
     if dist.kind is Kind.EGG:
-        last = stem[: -len(".egg")].split("-")[-1]
-        return last[2:] if last.startswith("py") else ""
+        # name-version-pyX.Y[-platform].egg; the platform may itself contain dashes
+        parts = stem[: -len(".egg")].split("-")
+        return parts[2][2:] if len(parts) > 2 and parts[2].startswith("py") else ""
     return "source"
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from packyard.index import metadata
@@ -87,11 +88,13 @@ def format_time(timestamp: float) -> str:
 
 
 def version_key(version: str) -> str:
-    """Release identity: PEP 440 normal form when valid (1.0 == 1.0.0), else as written."""
+    """Release identity: the PEP 440 canonical form without trailing zeros when valid
+    (1.0, 1.0.0 and 1 are one release, as ``==`` says), else the text as written."""
     try:
-        return str(Version(version))
+        Version(version)
     except InvalidVersion:
         return version
+    return canonicalize_version(version, strip_trailing_zero=True)
 
 
 class _Hasher(Protocol):
