@@ -111,6 +111,14 @@ def serve() -> Iterator[object]:
 
 
 @dataclass
+class Site:
+    """A running server and the packages directory it serves."""
+
+    server: Server
+    packages: Path
+
+
+@dataclass
 class Response:
     status: int
     headers: dict[str, str]

@@ -40,14 +40,20 @@ def wheel_bytes(
     requires: tuple[str, ...] = (),
     requires_python: str | None = None,
     module_body: str | None = None,
+    metadata: bytes | None = None,
 ) -> tuple[str, bytes]:
-    """(filename, content) of a pure-Python wheel with one importable module."""
+    """(filename, content) of a pure-Python wheel with one importable module.
+
+    ``metadata`` replaces the generated METADATA file, byte for byte.
+    """
     dist = _escaped(name)
     module = dist.lower()
     info = f"{dist}-{version}.dist-info"
     files = {
         f"{module}/__init__.py": (module_body or f"VERSION = {version!r}\n").encode(),
-        f"{info}/METADATA": metadata_text(name, version, requires, requires_python).encode(),
+        f"{info}/METADATA": metadata
+        if metadata is not None
+        else metadata_text(name, version, requires, requires_python).encode(),
         f"{info}/WHEEL": (
             b"Wheel-Version: 1.0\nGenerator: packyard-tests\nRoot-Is-Purelib: true\n"
             b"Tag: py3-none-any\n"

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -23,16 +21,16 @@ import time
 import xmlrpc.client
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
+import forms
 import pytest
-from conftest import Response, Server, add_user, clean_environ, http, start_server, wait_for
+from conftest import Response, Server, Site, add_user, clean_environ, http, start_server, wait_for
 from dists import make_sdist, make_wheel, sdist_bytes, wheel_bytes
+from forms import Reply, encode_form
 
 USER, PASSWORD = "yanker", "yank-pw-1"
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
@@ -68,25 +66,7 @@ SEARCH_SUMMARY = "Found by pip search"
 
 def wheel_with_metadata(name: str, version: str, metadata: bytes) -> tuple[str, bytes]:
     """(filename, content) of a pure-Python wheel whose METADATA is exactly ``metadata``."""
-    dist = re.sub(r"[-_.]+", "_", name)
-    info = f"{dist}-{version}.dist-info"
-    files = {
-        f"{dist.lower()}/__init__.py": f"VERSION = {version!r}\n".encode(),
-        f"{info}/METADATA": metadata,
-        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: packyard-tests\nRoot-Is-Purelib: true\n"
-        b"Tag: py3-none-any\n",
-    }
-    record = []
-    for path, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(data)}")
-    record.append(f"{info}/RECORD,,")
-    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path, data in files.items():
-            zf.writestr(zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0)), data)
-    return f"{dist}-{version}-py3-none-any.whl", buf.getvalue()
+    return wheel_bytes(name, version, metadata=metadata)
 
 
 def zip_metadata(path: Path) -> bytes:
@@ -187,36 +167,8 @@ def basic(user: str = USER, password: str = PASSWORD) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8")
-
-
-def post(
-    server: Server,
-    body: bytes,
-    content_type: str,
-    *,
-    path: str = "/",
-    authorization: str | None = None,
-) -> Reply:
-    parts = urlsplit(server.url)
-    conn = HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        headers = {"Content-Type": content_type, "Accept": "*/*"}
-        if authorization is not None:
-            headers["Authorization"] = authorization
-        conn.request("POST", path, body=body, headers=headers)
-        resp = conn.getresponse()
-        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-    finally:
-        conn.close()
+def post(server: Server, body: bytes, content_type: str, **kwargs: str | None) -> Reply:
+    return forms.post(server.url, body, content_type, **kwargs)  # type: ignore[arg-type]
 
 
 def post_form(
@@ -225,25 +177,8 @@ def post_form(
     file: tuple[str, bytes] | None = None,
     authorization: str | None = None,
 ) -> Reply:
-    boundary = "modern-" + secrets.token_hex(10)
-    out = bytearray()
-    for name, value in fields:
-        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
-        out += value.encode() + b"\r\n"
-    if file is not None:
-        filename, data = file
-        out += (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
-            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-        ).encode()
-        out += data + b"\r\n"
-    out += f"--{boundary}--\r\n".encode()
-    return post(
-        server,
-        bytes(out),
-        f"multipart/form-data; boundary={boundary}",
-        authorization=authorization,
-    )
+    body, content_type = encode_form(fields, file)
+    return post(server, body, content_type, authorization=authorization)
 
 
 def upload(server: Server, name: str, version: str, file: tuple[str, bytes]) -> Reply:
@@ -266,12 +201,6 @@ def yank_form(action: str = "yank", **values: str) -> list[tuple[str, str]]:
 
 
 # --- servers -----------------------------------------------------------------------------
-
-
-@dataclass
-class Site:
-    server: Server
-    packages: Path
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,9 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import Clients, Response, Server, clean_environ, http, start_server, wait_for
+from conftest import Clients, Response, Server, Site, clean_environ, http, start_server, wait_for
 from dists import make_sdist, make_wheel, sdist_bytes, wheel_bytes
+from forms import encode_form
 from pypi_simple import ACCEPT_HTML_ONLY, ACCEPT_JSON_ONLY, NoMetadataError, PyPISimple
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
@@ -104,26 +105,6 @@ def uv_compile(
     )
     pins = dict(line.split("==", 1) for line in result.stdout.splitlines() if "==" in line)
     return Resolution({k.lower(): v for k, v in pins.items()}, {}, result.stdout + result.stderr)
-
-
-def encode_form(
-    fields: list[tuple[str, str]], file: tuple[str, bytes] | None = None
-) -> tuple[bytes, str]:
-    """A multipart/form-data body and its Content-Type."""
-    boundary = "packyard-modern-" + secrets.token_hex(12)
-    out = bytearray()
-    for name, value in fields:
-        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
-        out += value.encode("utf-8") + b"\r\n"
-    if file is not None:
-        filename, data = file
-        out += (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
-            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-        ).encode()
-        out += data + b"\r\n"
-    out += f"--{boundary}--\r\n".encode()
-    return bytes(out), f"multipart/form-data; boundary={boundary}"
 
 
 def post_form(
@@ -214,12 +195,6 @@ def test_uv_compiles_a_chain_from_metadata_files_only(chain: Server, clients: Cl
 
 
 # --- 3: yanking ---------------------------------------------------------------------------
-
-
-@dataclass
-class Site:
-    server: Server
-    packages: Path
 
 
 @pytest.fixture(scope="module")

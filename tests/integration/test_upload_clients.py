@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import Clients, Server, add_user, clean_environ, http, uv_binary, wait_for
+from conftest import Clients, Server, Site, add_user, clean_environ, http, uv_binary, wait_for
 from dists import make_sdist, make_wheel, wheel_bytes
 
 TWINE = Path(sys.executable).parent / "twine"
@@ -31,12 +31,6 @@ def stored(directory: Path) -> list[Path]:
 
 
 HREF = re.compile(r'href="([^"#]*)#sha256=([0-9a-f]{64})"')
-
-
-@dataclass
-class Site:
-    server: Server
-    packages: Path
 
 
 @pytest.fixture
