@@ -6,10 +6,14 @@ module has no side effects. It is the only module that imports bottle.
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import hashlib
 import json
 import logging
 import os
 import stat
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -26,6 +30,7 @@ from packyard.httputil import (
     SIMPLE_TYPES,
     TEXT_HTML,
     UNSATISFIABLE,
+    accepts_encoding,
     base_url,
     etag_matches,
     http_date,
@@ -69,8 +74,11 @@ class _PageCache:
     object (the snapshot is copy-on-write, so identity means "unchanged") and the yank
     state has the same serial number."""
 
-    def __init__(self) -> None:
-        self._pages: dict[object, tuple[object, int, bytes]] = {}
+    def __init__(self, max_entries: int | None = None) -> None:
+        # Keys that come from the request (the Host in absolute URLs) are bounded by
+        # max_entries, the least recently used going first; others by the index.
+        self._pages: OrderedDict[object, tuple[object, int, Page]] = OrderedDict()
+        self._max = max_entries
 
     def get(
         self,
@@ -78,15 +86,39 @@ class _PageCache:
         source: object,
         make: Callable[[], tuple[bytes, bool]],
         serial: int = 0,
-    ) -> bytes:
+    ) -> Page:
         """The page for ``key`` made from ``source``; ``make`` says if it may be kept."""
         hit = self._pages.get(key)
         if hit is not None and hit[0] is source and hit[1] == serial:
+            if self._max is not None:
+                with contextlib.suppress(KeyError):  # evicted by another thread
+                    self._pages.move_to_end(key)
             return hit[2]
-        page, keep = make()
+        body, keep = make()
+        page = Page(body)
         if keep:
             self._pages[key] = (source, serial, page)
+            while self._max is not None and len(self._pages) > self._max:
+                with contextlib.suppress(KeyError):
+                    self._pages.popitem(last=False)
         return page
+
+
+class Page:
+    """A rendered index page with its validator, and its gzip form made on demand."""
+
+    __slots__ = ("_gzipped", "body", "etag")
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        self._gzipped: bytes | None = None
+
+    @property
+    def gzipped(self) -> bytes:
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzipped
 
 
 def _text(status: int, message: str, **headers: str) -> bottle.HTTPResponse:
@@ -118,7 +150,20 @@ def _file_range(fh: IO[bytes], first: int, length: int) -> Iterator[bytes]:
         fh.close()
 
 
-def serve_file(dist: Distribution, cache_control: int | None) -> bottle.HTTPResponse:
+def file_headers(st: os.stat_result, cache_control: str | None) -> dict[str, str]:
+    """The headers of a whole distribution file (no Content-Length)."""
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "ETag": f'"{st.st_size:x}-{st.st_mtime_ns:x}"',
+        "Last-Modified": http_date(st.st_mtime),
+        "Accept-Ranges": "bytes",
+    }
+    if cache_control is not None:
+        headers["Cache-Control"] = cache_control
+    return headers
+
+
+def serve_file(dist: Distribution, cache_control: str | None) -> bottle.HTTPResponse:
     """A distribution file with validators, conditional requests and single ranges."""
     environ = bottle.request.environ
     try:
@@ -130,15 +175,8 @@ def serve_file(dist: Distribution, cache_control: int | None) -> bottle.HTTPResp
         if not stat.S_ISREG(st.st_mode):
             fh.close()
             return _text(404, f"Not Found: {dist.relpath}")
-        etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
-        headers = {
-            "Content-Type": "application/octet-stream",
-            "ETag": etag,
-            "Last-Modified": http_date(st.st_mtime),
-            "Accept-Ranges": "bytes",
-        }
-        if cache_control is not None:
-            headers["Cache-Control"] = f"public, max-age={cache_control}"
+        headers = file_headers(st, cache_control)
+        etag = headers["ETag"]
 
         inm = environ.get("HTTP_IF_NONE_MATCH")
         ims = environ.get("HTTP_IF_MODIFIED_SINCE")
@@ -182,6 +220,26 @@ def serve_file(dist: Distribution, cache_control: int | None) -> bottle.HTTPResp
         raise
 
 
+GZIP_MIN = 256  # bytes: smaller pages are sent as they are
+YEAR = 365 * 24 * 3600
+
+
+def file_cache_control(config: Config) -> str | None:
+    """Cache-Control for distribution files and their .metadata.
+
+    A file never changes under its name unless --overwrite is on, so by default it is
+    cacheable for a year and ``immutable`` (clients skip revalidation). --cache-control
+    sets the age (pypiserver's option); with --overwrite there is no default header.
+    """
+    scope = "private" if "download" in config.authenticate else "public"
+    immutable = "" if config.overwrite else ", immutable"
+    if config.cache_control is not None:
+        return f"{scope}, max-age={config.cache_control}{immutable}"
+    if config.overwrite:
+        return None
+    return f"{scope}, max-age={YEAR}{immutable}"
+
+
 def _error_page(error: bottle.HTTPError) -> str:
     bottle.response.content_type = TEXT
     if error.status_code >= 500:
@@ -192,7 +250,10 @@ def _error_page(error: bottle.HTTPError) -> str:
 
 class _Bottle(bottle.Bottle):  # type: ignore[misc]
     """Refuses paths that are not UTF-8 before bottle sees them: bottle would drop the
-    bad bytes and answer for another URL (``/health%ff`` as ``/health``)."""
+    bad bytes and answer for another URL (``/health%ff`` as ``/health``). Then tries
+    the application's fast paths (``fast``) before bottle's routing."""
+
+    fast: Callable[[dict[str, Any]], tuple[str, list[tuple[str, str]], Any] | None] | None = None
 
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         try:
@@ -204,6 +265,16 @@ class _Bottle(bottle.Bottle):  # type: ignore[misc]
                 [("Content-Type", TEXT), ("Content-Length", str(len(body)))],
             )
             return [body]
+        if self.fast is not None:
+            answer = self.fast(environ)
+            if answer is not None:
+                status, headers, body = answer
+                start_response(status, headers)
+                if environ.get("REQUEST_METHOD") == "HEAD":
+                    if hasattr(body, "close"):
+                        body.close()
+                    return [b""]
+                return body if not isinstance(body, bytes) else [body]
         return super().wsgi(environ, start_response)
 
 
@@ -211,12 +282,23 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
     app = _Bottle(catchall=True)
     app.config["json.enable"] = False
     pages = _PageCache()
+    json_pages = _PageCache(max_entries=4096)
     cache = services.cache
     ledger = cache.ledger
     algo = config.hash_algo
     # Digests a page needs: the configured one for the links, and sha256 for JSON.
     page_algos: tuple[str, ...] = () if algo is None else tuple(dict.fromkeys((algo, "sha256")))
     permissions = Permissions(config.authenticate, services.authenticator)
+    # Shared caches may keep what anyone may read; protected answers are "private".
+    index_cache = (
+        f"{'private' if 'list' in config.authenticate else 'public'}, "
+        f"max-age={config.index_max_age}"
+    )
+    file_cache = file_cache_control(config)
+
+    @app.hook("before_request")  # type: ignore[untyped-decorator]
+    def take_in_other_processes_changes() -> None:
+        cache.sync()
 
     def refused(
         action: Action, answer: Callable[..., bottle.HTTPResponse] = _text
@@ -240,9 +322,33 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         environ = bottle.request.environ
         return negotiate(environ.get("HTTP_ACCEPT"), bottle.request.query.get("format"))
 
-    def simple_answer(body: bytes, fmt: str) -> bottle.HTTPResponse:
+    def page_parts(
+        environ: dict[str, Any], page: Page, content_type: str, vary: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """An index page with its validator (304 on If-None-Match), short caching, and
+        gzip when the client takes it (never for distribution files)."""
+        compress = len(page.body) >= GZIP_MIN and accepts_encoding(
+            environ.get("HTTP_ACCEPT_ENCODING"), "gzip"
+        )
+        # Each representation has its own strong validator.
+        etag = page.etag[:-1] + '-gz"' if compress else page.etag
+        headers = {"ETag": etag, "Vary": vary, "Cache-Control": index_cache}
+        inm = environ.get("HTTP_IF_NONE_MATCH")
+        if inm is not None and etag_matches(inm, etag):
+            return 304, headers, b""
+        headers["Content-Type"] = content_type
+        if compress:
+            headers["Content-Encoding"] = "gzip"
+            return 200, headers, page.gzipped
+        return 200, headers, page.body
+
+    def page_answer(page: Page, content_type: str, vary: str) -> bottle.HTTPResponse:
+        status, headers, body = page_parts(bottle.request.environ, page, content_type, vary)
+        return bottle.HTTPResponse(body, status=status, **headers)
+
+    def simple_answer(page: Page, fmt: str) -> bottle.HTTPResponse:
         content_type = HTML if fmt == TEXT_HTML else fmt
-        return bottle.HTTPResponse(body, status=200, Content_Type=content_type, Vary="Accept")
+        return page_answer(page, content_type, "Accept, Accept-Encoding")
 
     def not_acceptable() -> bottle.HTTPResponse:
         return _text(
@@ -315,16 +421,19 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         fmt = negotiated()
         if fmt is None:
             return not_acceptable()
-        names = cache.snapshot.project_names
+        return simple_answer(list_page(cache.snapshot, fmt), fmt)
+
+    def list_page(snap: IndexSnapshot, fmt: str) -> Page:
+        names = snap.project_names
 
         def make() -> tuple[bytes, bool]:
             if fmt == JSON_V1:
                 return render.project_list_json(names), True
             return render.project_list_html(names), True
 
-        return simple_answer(pages.get(("simple", fmt), names, make), fmt)
+        return pages.get(("simple", fmt), names, make)
 
-    def project_page(snap: IndexSnapshot, project: str, fmt: str) -> bytes:
+    def project_page(snap: IndexSnapshot, project: str, fmt: str) -> Page:
         files = snap.projects[project]
         yanks = ledger.yanks
 
@@ -385,7 +494,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         def make() -> tuple[bytes, bool]:
             return render.packages_html(files[r] for r in sorted(files)), True
 
-        return _html(pages.get("packages", files, make))
+        return page_answer(pages.get("packages", files, make), HTML, "Accept-Encoding")
 
     @app.get("/packages/<relpath:path>")  # type: ignore[untyped-decorator]
     def package_file(relpath: str) -> bottle.HTTPResponse:
@@ -396,7 +505,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             if relpath.endswith(".metadata"):
                 return metadata_file(relpath)
             return _text(404, f"Not Found: {relpath} is not a file of this index")
-        return serve_file(dist, config.cache_control)
+        return serve_file(dist, file_cache)
 
     def metadata_file(relpath: str) -> bottle.HTTPResponse:
         """PEP 658: a wheel's METADATA, byte for byte, at <file URL>.metadata."""
@@ -408,8 +517,8 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         if facts is None or facts.core_metadata is None or body is None:
             return _text(404, f"Not Found: {dist.filename} has no core metadata file")
         headers = {"Content-Type": METADATA_TYPE, "ETag": f'"{facts.core_metadata}"'}
-        if config.cache_control is not None:
-            headers["Cache-Control"] = f"public, max-age={config.cache_control}"
+        if file_cache is not None:
+            headers["Cache-Control"] = file_cache
         inm = bottle.request.environ.get("HTTP_IF_NONE_MATCH")
         if inm is not None and etag_matches(inm, headers["ETag"]):
             return bottle.HTTPResponse(b"", status=304, **headers)
@@ -511,10 +620,11 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             releases = by_version if version is None else None
             return pypi_json.document(info, urls, releases), complete
 
-        body = pages.get(("pypi", project, version, base), files, make, yanks.serial)
-        if not body:
+        wanted = version_key(version) if version is not None else None
+        page = json_pages.get(("pypi", project, wanted, base), files, make, yanks.serial)
+        if not page.body:
             return json_error(404, f"Not Found: {project} has no release {version}")
-        return bottle.HTTPResponse(body, status=200, Content_Type=JSON)
+        return page_answer(page, JSON, "Accept-Encoding")
 
     @app.get("/pypi/<name>/json")  # type: ignore[untyped-decorator]
     def pypi_project(name: str) -> bottle.HTTPResponse:
@@ -614,6 +724,66 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
     app.get("/<name>")(to_simple)
     app.get("/<name>/")(to_simple)
 
+    # --- the hot paths, without bottle --------------------------------------------------
+
+    list_open = "list" not in config.authenticate
+    download_open = "download" not in config.authenticate
+    reasons = {200: "200 OK", 304: "304 Not Modified"}
+    conditional = ("HTTP_RANGE", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_RANGE")
+
+    def fast(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], Any] | None:
+        """Answers for the requests an index gets most (its pages, whole downloads),
+        made without bottle's routing and response objects; the same answers the routes
+        above give. Anything else, or anything unusual (a query string, credentials
+        needed, a page not yet known, a range), returns None and goes to bottle."""
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") or environ.get("QUERY_STRING"):
+            return None
+        path = str(environ.get("PATH_INFO", ""))
+        if list_open and path.startswith("/simple/") and path.endswith("/"):
+            cache.sync()
+            fmt = negotiate(environ.get("HTTP_ACCEPT"), None)
+            if fmt is None:
+                return None
+            snap = cache.snapshot
+            name = path[len("/simple/") : -1]
+            if path == "/simple/":
+                page = list_page(snap, fmt)
+            elif name in snap.projects:  # normalized names only, so never "" or "a/b"
+                page = project_page(snap, name, fmt)
+            else:
+                return None
+            content_type = HTML if fmt == TEXT_HTML else fmt
+            status, headers, body = page_parts(
+                environ, page, content_type, "Accept, Accept-Encoding"
+            )
+            if status == 200:
+                headers["Content-Length"] = str(len(body))
+            return reasons[status], list(headers.items()), body
+        if download_open and path.startswith("/packages/"):
+            if any(key in environ for key in conditional):
+                return None
+            cache.sync()
+            dist = cache.snapshot.files.get(path[len("/packages/") :])
+            if dist is None:
+                return None
+            try:
+                fh = open(dist.path, "rb")  # noqa: SIM115 - closed by the server or below
+            except OSError:
+                return None
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                fh.close()
+                return None
+            headers = file_headers(st, file_cache)
+            headers["Content-Length"] = str(st.st_size)
+            wrapper = environ.get("wsgi.file_wrapper")
+            stream: Any = (
+                wrapper(fh, _CHUNK) if wrapper is not None else _file_range(fh, 0, st.st_size)
+            )
+            return reasons[200], list(headers.items()), stream
+        return None
+
+    app.fast = fast
     for code in (400, 404, 405, 406, 413, 500):
         app.error(code)(_error_page)
     return app

@@ -170,6 +170,23 @@ def parse_count(text: str) -> int:
     return value
 
 
+def _parse_range(low: int, high: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"{what} must be from {low} to {high}: {value}")
+        return value
+
+    return parse
+
+
+parse_threads = _parse_range(1, 1024, "the number of threads")
+parse_connection_limit = _parse_range(1, 100_000, "the connection limit")
+
+
 def parse_path(text: str) -> str:
     if not text.strip():
         raise ValueError("empty path")
@@ -311,10 +328,37 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "cache_control",
         ("--cache-control",),
-        "Send 'Cache-Control: public, max-age=SECONDS' with every distribution file.",
+        "Send 'Cache-Control: max-age=SECONDS' with every distribution file. Without "
+        "it, files are sent as immutable for a year unless --overwrite is on.",
         parse=parse_seconds,
         metavar="SECONDS",
-        doc_default="not sent",
+        doc_default="a year, immutable (none with --overwrite)",
+    ),
+    Option(
+        "index_max_age",
+        ("--index-max-age",),
+        "Send 'Cache-Control: max-age=SECONDS' with the index pages (/simple/, project "
+        "pages, JSON): clients that cache (uv) may show a page this old before they "
+        "revalidate it with its ETag; 0 makes them ask every time.",
+        default=10,
+        parse=parse_seconds,
+        metavar="SECONDS",
+    ),
+    Option(
+        "threads",
+        ("--threads",),
+        "Number of threads that answer requests.",
+        default=8,
+        parse=parse_threads,
+        metavar="N",
+    ),
+    Option(
+        "connection_limit",
+        ("--connection-limit",),
+        "Most client connections open at once; more wait to be accepted.",
+        default=1000,
+        parse=parse_connection_limit,
+        metavar="N",
     ),
     Option(
         "verbose",
@@ -372,6 +416,9 @@ class Config:
     hash_algo: str | None = "sha256"
     welcome_file: Path | None = None
     cache_control: int | None = None
+    index_max_age: int = 10
+    threads: int = 8
+    connection_limit: int = 1000
     overwrite: bool = False
     max_upload_size: int = 10 << 30
     verbose: int = 0
@@ -414,6 +461,9 @@ class Config:
             hash_algo=values.get("hash_algo", "sha256"),
             welcome_file=Path(values["welcome"]).expanduser() if values.get("welcome") else None,
             cache_control=values.get("cache_control"),
+            index_max_age=values.get("index_max_age", 10),
+            threads=values.get("threads", 8),
+            connection_limit=values.get("connection_limit", 1000),
             overwrite=values.get("overwrite", False),
             max_upload_size=values.get("max_upload_size", 10 << 30),
             verbose=values.get("verbose", 0),

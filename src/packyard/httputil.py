@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import posixpath
 from collections.abc import Mapping
@@ -187,6 +188,7 @@ def _media_ranges(accept: str) -> list[tuple[str, float]]:
     return ranges
 
 
+@functools.lru_cache(maxsize=512)  # clients send a handful of distinct headers
 def negotiate(accept: str | None, format_param: str | None = None) -> str | None:
     """The simple-API content type to answer with, or None for 406 Not Acceptable.
 
@@ -218,3 +220,32 @@ def negotiate(accept: str | None, format_param: str | None = None) -> str | None
         if best is None or score > best:
             best, chosen = score, offered
     return chosen
+
+
+@functools.lru_cache(maxsize=512)
+def accepts_encoding(header: str | None, coding: str) -> bool:
+    """True when Accept-Encoding allows ``coding`` (named or by ``*``, with q > 0)."""
+    if not header:
+        return False
+    named: float | None = None
+    star: float | None = None
+    for item in header.split(","):
+        name, *params = (p.strip() for p in item.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+                if not math.isfinite(q):
+                    q = 0.0
+        name = name.lower()
+        if name == coding:
+            named = q
+        elif name == "*":
+            star = q
+    if named is not None:
+        return named > 0
+    return star is not None and star > 0

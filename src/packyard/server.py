@@ -44,12 +44,9 @@ class Running:
         self.services.cache.ledger.close()
 
 
-def start(config: Config, welcome_template: str | None = None) -> Running:
-    """Scan, start the watcher and bind the socket; ``Running.server.run()`` serves.
-
-    Raises ConfigError for a password file that cannot be used, OSError when the
-    address cannot be bound.
-    """
+def build(config: Config, welcome_template: str | None = None) -> tuple[Any, Services, Watcher]:
+    """Scan, start the watcher, and make the WSGI application (with the access log at
+    -v). Raises ConfigError for a password file that cannot be used."""
     authenticator = (
         HtpasswdAuthenticator(config.password_file) if config.password_file is not None else None
     )
@@ -59,7 +56,7 @@ def start(config: Config, welcome_template: str | None = None) -> Running:
         removed = cleanup_staging(root.path)
         if removed:
             log.warning("removed %d unfinished upload(s) left in %s", removed, root.path)
-    snap = cache.rescan()
+    cache.rescan()
     watcher = Watcher(cache)
     watcher.start()
     uploader = Uploader(cache, overwrite=config.overwrite, max_size=config.max_upload_size)
@@ -72,18 +69,32 @@ def start(config: Config, welcome_template: str | None = None) -> Running:
     app: Any = create_app(config, services)
     if config.verbose >= 1:
         app = AccessLog(app)
+    return app, services, watcher
+
+
+def start(config: Config, welcome_template: str | None = None) -> Running:
+    """Build the application and bind the socket; ``Running.server.run()`` serves.
+
+    Raises ConfigError for a password file that cannot be used, OSError when the
+    address cannot be bound.
+    """
+    app, services, watcher = build(config, welcome_template)
+    snap = services.cache.snapshot
     try:
         server = waitress.create_server(
             app,
             host=config.host,
             port=config.port,
             ident="packyard",
+            threads=config.threads,
+            connection_limit=config.connection_limit,
             # Room for the form fields around the largest file; our own check answers
             # first with a clear 413.
             max_request_body_size=config.max_upload_size + (128 << 20),
         )
     except BaseException:
         watcher.stop()
+        services.cache.ledger.close()
         raise
     listening = getattr(server, "effective_listen", None) or [
         (server.effective_host, server.effective_port)
@@ -91,13 +102,14 @@ def start(config: Config, welcome_template: str | None = None) -> Running:
     urls = [f"http://{f'[{h}]' if ':' in str(h) else h}:{p}/" for h, p in listening]
     url = urls[0]
     banner.info(
-        "packyard %s serving %d files of %d projects from %s at %s (file events: %s)",
+        "packyard %s serving %d files of %d projects from %s at %s (file events: %s, %d threads)",
         __version__,
         len(snap.files),
         len(snap.project_names),
         ", ".join(str(r) for r in config.roots),
         " and ".join(urls),
         watcher.mode,
+        config.threads,
     )
     return Running(server=server, watcher=watcher, services=services, url=url)
 

@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -333,6 +334,7 @@ class Uploader:
                 "md5": staged.md5.hexdigest(),
             }
             self._cache.ledger.parts[0].record_upload(dist, Recorded(digests, extracted))
+        self._cache.ledger.parts[0].note_changes([filename])
 
     def remove(self, form: multipart.Form, user: str) -> Outcome:
         name, version = form.first("name"), form.first("version")
@@ -367,7 +369,9 @@ class Uploader:
                     500, f"could not remove {dist.relpath}: {exc.strerror or exc}"
                 ) from None
         for index, root in enumerate(self._cache.roots):
-            self._cache.refresh(index, [d.relpath for d in victims if d.root == root.path])
+            relpaths = [d.relpath for d in victims if d.root == root.path]
+            self._cache.refresh(index, relpaths)
+            self._cache.ledger.parts[index].note_changes(relpaths)
         # The release is gone: a later upload of the same version starts un-yanked.
         # (The files' own rows, with their yanks, went with the files.)
         if not any(same_release(d) for d in self._cache.snapshot.projects.get(project, ())):
@@ -401,9 +405,17 @@ def _extract(path: str, filename: str, parsed: ParsedFilename) -> metadata.Extra
         return None
 
 
-def cleanup_staging(directory: str) -> int:
-    """Remove temporary upload files left by a crash; returns how many."""
+STALE_AFTER = 60.0  # seconds without a write: no upload is still streaming into it
+
+
+def cleanup_staging(directory: str, stale_after: float = STALE_AFTER) -> int:
+    """Remove temporary upload files left by a crash; returns how many.
+
+    Only files not written to for ``stale_after`` seconds: with several worker
+    processes, a worker starting up must not delete another's upload in progress.
+    """
     removed = 0
+    cutoff = time.time() - stale_after
     try:
         entries = list(os.scandir(directory))
     except OSError:
@@ -411,6 +423,8 @@ def cleanup_staging(directory: str) -> int:
     for entry in entries:
         if entry.name.startswith(STAGING_PREFIX) and entry.is_file(follow_symlinks=False):
             try:
+                if entry.stat(follow_symlinks=False).st_mtime > cutoff:
+                    continue
                 os.unlink(entry.path)
                 removed += 1
             except OSError:

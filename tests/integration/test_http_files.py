@@ -175,7 +175,7 @@ def test_file_headers(wheel_url: str) -> None:
     last_modified = resp.header("Last-Modified")
     assert last_modified is not None
     assert last_modified.endswith(" GMT")
-    assert resp.header("Cache-Control") == "public, max-age=3600"
+    assert resp.header("Cache-Control") == "public, max-age=3600, immutable"
 
 
 # --- ranges ------------------------------------------------------------------------------
@@ -201,7 +201,7 @@ def test_single_range(wheel_url: str, wheel_data: bytes, spec: str, first: int, 
     assert resp.header("Content-Range") == f"bytes {first}-{last}/{size}"
     assert resp.body == wheel_data[first : last + 1]
     assert resp.header("Content-Length") == str(last - first + 1)
-    assert resp.header("Cache-Control") == "public, max-age=3600"
+    assert resp.header("Cache-Control") == "public, max-age=3600, immutable"
 
 
 @pytest.mark.parametrize("spec", ["bytes=999999-", "bytes=999999-1000000", "bytes={size}-"])

@@ -207,7 +207,11 @@ def open_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         make_wheel(packages, "yank-uv", version)
         make_wheel(packages, "yank-file", version)
     make_sdist(packages, "yank-file", "2.0")
-    server = start_server("-v", "-P", ".", "-a", ".", "--disable-fallback", packages)
+    # uv keeps index pages for their max-age (10 s by default); with 0 it revalidates
+    # every time, so each yank below shows on uv's very next run.
+    server = start_server(
+        "-v", "-P", ".", "-a", ".", "--index-max-age", "0", "--disable-fallback", packages
+    )
     yield Site(server, packages)
     server.stop()
 

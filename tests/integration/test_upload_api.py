@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from http.client import HTTPConnection
 from pathlib import Path
@@ -562,11 +563,18 @@ def test_leftover_staging_file_is_removed_at_start(tmp_path: Path, htpasswd: Pat
     packages.mkdir()
     leftover = packages / ".packyard-upload-deadbeef.tmp"
     leftover.write_bytes(b"half an upload")
+    # Untouched for ten minutes: no process is still writing it.
+    stale = time.time() - 600
+    os.utime(leftover, (stale, stale))
+    fresh = packages / ".packyard-upload-0000feed.tmp"
+    fresh.write_bytes(b"another worker's upload, still being written")
     keep_name, keep = wheel_bytes("kept-demo", "1.0")
     (packages / keep_name).write_bytes(keep)
 
     server = serve("-P", htpasswd, "-a", "update", "--disable-fallback", packages)
     assert not leftover.exists()
+    assert fresh.exists()  # may belong to a live upload in another worker process
+    fresh.unlink()
     assert listing(packages) == [keep_name]
     assert re.search(r"removed 1 unfinished upload", server.log_text()), server.log_text()
     assert str(packages) in server.log_text()

@@ -716,35 +716,52 @@ def test_yanks_in_several_roots(tmp_path: Path) -> None:
 
 
 def test_yank_by_another_process_is_seen(pkgs: Path, root: Root) -> None:
+    """Another process's commits are taken in by poll() (the app polls before each
+    request); the yank state object only changes when a yank changed."""
     path = make_wheel(pkgs, "foo", "1.0")
     dist = dist_of(root, path)
     server = Ledger([root])
     command = Ledger([root])  # e.g. "pypi-server yank" in another process
     try:
         before = server.yanks
+        assert server.poll() == {}
         assert server.yanks is before  # nothing changed: the same state
         command.yank_file(dist, "from the command")
+        assert server.yanks is before  # not yet polled
+        assert server.poll() == {}  # no file written or removed
         after = server.yanks
         assert after.reason(0, dist) == "from the command"
         assert after.serial != before.serial
+        server.poll()
         assert server.yanks is after
 
         # A commit that changes no yank (a new file observed) keeps the state.
         other = dist_of(root, make_sdist(pkgs, "foo", "1.0"))
         command.parts[0].observe([other], [], now=T1)
+        server.poll()
         assert server.yanks.serial == after.serial
         command.yank_file(dist, "from the command")  # same yank written again
+        server.poll()
         assert server.yanks.serial == after.serial
 
         command.yank_release("foo", "1.0", "whole release", [dist, other])
+        server.poll()
         changed = server.yanks
         assert changed.serial != after.serial
         assert changed.reason(0, other) == "whole release"
 
         command.yank_release("foo", "1.0", None, [dist, other])
+        server.poll()
         cleared = server.yanks
         assert cleared.serial != changed.serial
         assert cleared.reason(0, dist) is None
+
+        # Files another process wrote or removed come back from poll(), once.
+        command.parts[0].note_changes(["foo-1.0.tar.gz", "sub/bar-2.0.tar.gz"])
+        assert server.poll() == {0: ["foo-1.0.tar.gz", "sub/bar-2.0.tar.gz"]}
+        assert server.poll() == {}
+        server.parts[0].note_changes(["own.tar.gz"])  # our own note is not news
+        assert server.poll() == {}
     finally:
         command.close()
         server.close()

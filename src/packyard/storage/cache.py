@@ -10,6 +10,7 @@ watcher (for files changed by hand); each update touches only the paths it names
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -21,6 +22,9 @@ from packyard.storage.ledger import Ledger
 log = logging.getLogger(__name__)
 
 
+SYNC_INTERVAL = 0.001  # seconds between two checks for other processes' changes
+
+
 class IndexCache:
     def __init__(self, roots: Sequence[Root], ledger: Ledger | None = None) -> None:
         self.roots = tuple(roots)
@@ -29,6 +33,7 @@ class IndexCache:
         self._per_root: list[dict[str, Distribution]] = [{} for _ in self.roots]
         self._lock = threading.Lock()
         self._snapshot = IndexSnapshot()
+        self._last_sync = -SYNC_INTERVAL
 
     @property
     def snapshot(self) -> IndexSnapshot:
@@ -61,6 +66,25 @@ class IndexCache:
             time.monotonic() - started,
         )
         return snap
+
+    def sync(self) -> None:
+        """Take in what other processes serving the same directories changed (files
+        they uploaded or removed, yanks): called before each request, so a file
+        uploaded through one worker is listed by every worker on the next request.
+        Costs two stat() calls per directory when nothing changed, and under load at
+        most one such check per SYNC_INTERVAL: a change is then taken in by a request
+        at most that much later (or by the file watcher)."""
+        now = time.monotonic()
+        if now - self._last_sync < SYNC_INTERVAL:
+            return
+        self._last_sync = now
+        try:
+            news = self.ledger.poll()
+        except sqlite3.Error as exc:
+            log.warning("cannot read the ledger for changes by other processes: %s", exc)
+            return
+        for root_index, relpaths in news.items():
+            self.refresh(root_index, relpaths)
 
     def _effective(self, relpath: str) -> Distribution | None:
         for files in self._per_root:

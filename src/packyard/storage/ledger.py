@@ -69,6 +69,15 @@ CREATE TABLE IF NOT EXISTS metadata (
     sha256 TEXT PRIMARY KEY,
     body BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS changes (   -- files written or removed, for other processes
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    relpath TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS releases (
     project TEXT NOT NULL,
     version TEXT NOT NULL,
@@ -76,6 +85,8 @@ CREATE TABLE IF NOT EXISTS releases (
     PRIMARY KEY (project, version)
 );
 """
+
+CHANGES_KEPT = 3600.0  # seconds a change note is kept for other processes
 
 # Digests every file gets when it is first looked at; others are computed on demand.
 BASE_ALGOS = ("sha256",)
@@ -225,6 +236,9 @@ class RootLedger:
         self._computing: dict[str, threading.Lock] = {}
         self._computing_guard = threading.Lock()
         self._data_version = self._read_data_version()
+        self._signature = self._files_signature()
+        self._seen_change = self._last_change()
+        self._yank_counter = self._counter("yanks")
 
     @staticmethod
     def _open(path: str) -> sqlite3.Connection:
@@ -263,13 +277,81 @@ class RootLedger:
         with self._lock:
             return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
-    def changed_elsewhere(self) -> bool:
-        """True once after another connection (process) committed a change."""
-        current = self._read_data_version()
-        if current != self._data_version:
+    def _last_change(self) -> int:
+        with self._lock:
+            found = self._conn.execute("SELECT MAX(seq) FROM changes").fetchone()[0]
+        return int(found or 0)
+
+    def _counter(self, name: str) -> int:
+        with self._lock:
+            found = self._conn.execute(
+                "SELECT value FROM counters WHERE name=?", (name,)
+            ).fetchone()
+        return int(found[0]) if found else 0
+
+    @staticmethod
+    def _bump(conn: sqlite3.Connection, name: str) -> None:
+        conn.execute(
+            "INSERT INTO counters (name, value) VALUES (?, 1) "
+            "ON CONFLICT(name) DO UPDATE SET value=value+1",
+            (name,),
+        )
+
+    def note_changes(self, relpaths: Iterable[str]) -> None:
+        """Record files we wrote or removed, so other processes serving this
+        directory refresh them on their next request (before their watcher would)."""
+        now = time.time()
+        rows = [(r, now) for r in relpaths]
+        if not rows:
+            return
+        with self._write() as conn:
+            conn.executemany("INSERT INTO changes (relpath, at) VALUES (?, ?)", rows)
+            conn.execute("DELETE FROM changes WHERE at < ?", (now - CHANGES_KEPT,))
+
+    def _files_signature(self) -> tuple[int, ...] | None:
+        """Size and modification time of the database and its WAL: they change with
+        every commit, by any process. None for a ledger in memory (no other process
+        can write it)."""
+        if self.path is None:
+            return None
+        signature: list[int] = []
+        for name in (self.path, self.path + "-wal"):
+            try:
+                st = os.stat(name)
+            except OSError:
+                signature += [-1, -1]
+            else:
+                signature += [st.st_size, st.st_mtime_ns]
+        return tuple(signature)
+
+    def poll(self) -> tuple[list[str], bool] | None:
+        """What other processes changed since the last poll: (relpaths written or
+        removed, whether yanks changed); None when nothing was committed elsewhere.
+
+        Called before every request, so the usual case costs two stat() calls and no
+        lock: SQLite is asked (``data_version``) only when the files changed. A change
+        that the files' timestamps cannot show (two commits within one clock tick, the
+        WAL not growing) is still found by the next commit or by the file watcher.
+        """
+        signature = self._files_signature()
+        if signature is None or signature == self._signature:
+            return None
+        self._signature = signature
+        with self._lock:
+            current = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+            if current == self._data_version:
+                return None
             self._data_version = current
-            return True
-        return False
+            rows = self._conn.execute(
+                "SELECT seq, relpath FROM changes WHERE seq > ? ORDER BY seq",
+                (self._seen_change,),
+            ).fetchall()
+            if rows:
+                self._seen_change = int(rows[-1][0])
+            counter = self._counter("yanks")
+            yanks_changed = counter != self._yank_counter
+            self._yank_counter = counter
+        return [str(r) for _, r in rows], yanks_changed
 
     # --- observations from the scan and the watcher ---------------------------------
 
@@ -525,6 +607,7 @@ class RootLedger:
                 (dist.relpath, size, mtime, inode, time.time()),
             )
             conn.execute("UPDATE files SET yanked=? WHERE relpath=?", (reason, dist.relpath))
+            self._bump(conn, "yanks")
 
     def set_release_yank(
         self, project: str, version: str, reason: str | None, relpaths: Collection[str] = ()
@@ -543,6 +626,7 @@ class RootLedger:
                     "ON CONFLICT(project, version) DO UPDATE SET reason=excluded.reason",
                     (project, key, reason),
                 )
+            self._bump(conn, "yanks")
 
 
 @dataclass(frozen=True)
@@ -612,18 +696,29 @@ class Ledger:
 
     @property
     def yanks(self) -> YankState:
-        """The current yank state, re-read when another process changed a ledger."""
-        if any(part.changed_elsewhere() for part in self.parts):
-            with self._yank_lock:
-                self._yanks = self._load_yanks(self._yanks)
+        """The current yank state (``poll`` brings in other processes' changes)."""
         return self._yanks
 
     def reload_yanks(self) -> YankState:
         with self._yank_lock:
             self._yanks = self._load_yanks(self._yanks)
-            for part in self.parts:
-                part.changed_elsewhere()  # our own commit is not news
             return self._yanks
+
+    def poll(self) -> dict[int, list[str]]:
+        """Changes other processes committed: relpaths to refresh, per root index.
+        Yank changes are loaded here."""
+        found: dict[int, list[str]] = {}
+        yanks_changed = False
+        for index, part in enumerate(self.parts):
+            news = part.poll()
+            if news is not None:
+                relpaths, changed = news
+                if relpaths:
+                    found[index] = relpaths
+                yanks_changed = yanks_changed or changed
+        if yanks_changed:
+            self.reload_yanks()
+        return found
 
     def yank_file(self, dist: Distribution, reason: str | None) -> None:
         self.part(dist).set_file_yank(dist, reason)
