@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import stat
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -152,10 +153,14 @@ def _file_range(fh: IO[bytes], first: int, length: int) -> Iterator[bytes]:
 
 def file_headers(st: os.stat_result, cache_control: str | None) -> dict[str, str]:
     """The headers of a whole distribution file (no Content-Length)."""
+    return _file_headers(st.st_size, st.st_mtime_ns, cache_control)
+
+
+def _file_headers(size: int, mtime_ns: int, cache_control: str | None) -> dict[str, str]:
     headers = {
         "Content-Type": "application/octet-stream",
-        "ETag": f'"{st.st_size:x}-{st.st_mtime_ns:x}"',
-        "Last-Modified": http_date(st.st_mtime),
+        "ETag": f'"{size:x}-{mtime_ns:x}"',
+        "Last-Modified": http_date(mtime_ns / 1e9),
         "Accept-Ranges": "bytes",
     }
     if cache_control is not None:
@@ -218,6 +223,51 @@ def serve_file(dist: Distribution, cache_control: str | None) -> bottle.HTTPResp
     except BaseException:
         fh.close()
         raise
+
+
+class SmallFiles:
+    """The bytes of small distribution files, so the most common downloads need no
+    file system call. Bounded in total; an entry is used only while the snapshot shows
+    the file with the same identity (size, mtime, inode) it was read with. Files larger
+    than ``max_file`` are never held: they are streamed with wsgi.file_wrapper."""
+
+    def __init__(self, max_file: int = 64 << 10, max_total: int = 32 << 20) -> None:
+        self.max_file = max_file
+        self._max_total = max_total
+        self._total = 0
+        self._files: OrderedDict[str, tuple[tuple[int, int, int], bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, dist: Distribution) -> bytes | None:
+        hit = self._files.get(dist.relpath)
+        if hit is None or hit[0] != dist.identity:
+            return None
+        return hit[1]
+
+    def read(self, dist: Distribution) -> bytes | None:
+        """Read a small file and keep it; None if it is not there or not as listed."""
+        try:
+            with open(dist.path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                if not stat.S_ISREG(st.st_mode) or st.st_size > self.max_file:
+                    return None
+                if (st.st_size, st.st_mtime_ns, st.st_ino) != dist.identity:
+                    return None  # changed on disk; the watcher will tell the snapshot
+                data = fh.read(self.max_file + 1)
+        except OSError:
+            return None
+        if len(data) != dist.size:
+            return None
+        with self._lock:
+            old = self._files.pop(dist.relpath, None)
+            if old is not None:
+                self._total -= len(old[1])
+            self._files[dist.relpath] = (dist.identity, data)
+            self._total += len(data)
+            while self._total > self._max_total:
+                _, (_, evicted) = self._files.popitem(last=False)
+                self._total -= len(evicted)
+        return data
 
 
 GZIP_MIN = 256  # bytes: smaller pages are sent as they are
@@ -729,6 +779,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
     list_open = "list" not in config.authenticate
     download_open = "download" not in config.authenticate
     reasons = {200: "200 OK", 304: "304 Not Modified"}
+    small = SmallFiles()
     conditional = ("HTTP_RANGE", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_RANGE")
 
     def fast(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], Any] | None:
@@ -766,6 +817,13 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             dist = cache.snapshot.files.get(path[len("/packages/") :])
             if dist is None:
                 return None
+            if dist.size <= small.max_file:
+                data = small.get(dist) or small.read(dist)
+                if data is None:
+                    return None
+                headers = _file_headers(dist.size, dist.mtime_ns, file_cache)
+                headers["Content-Length"] = str(dist.size)
+                return reasons[200], list(headers.items()), data
             try:
                 fh = open(dist.path, "rb")  # noqa: SIM115 - closed by the server or below
             except OSError:
