@@ -35,6 +35,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 HERE = Path(__file__).resolve().parent
@@ -651,7 +652,7 @@ def upload(server: Server, path: Path, sha256: str) -> UploadResult:
             send_error = f"send stopped: {exc.__class__.__name__}: {exc}"
         try:
             resp = conn.getresponse()
-            text = resp.read()[:200].decode(errors="replace").strip().replace("\n", " ")
+            text = " ".join(resp.read()[:200].decode(errors="replace").split())
             result.status = f"{resp.status} {resp.reason}" + (f" ({text})" if text else "")
         except (OSError, http.client.HTTPException) as exc:
             result.status = f"no response: {exc.__class__.__name__}: {exc}"
@@ -870,7 +871,9 @@ def fmt_ms(x: float | None) -> str:
 
 
 def fmt_ratio(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}x" if x < 10 else f"{x:.0f}x"
+    if x is None:
+        return "-"
+    return f"{x:.3f}x" if x < 1 else f"{x:.2f}x" if x < 10 else f"{x:,.0f}x"
 
 
 ENDPOINT_LABELS = {
@@ -1159,6 +1162,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         Limits.hang = 5
         Limits.resolver_http = 10
     return args
+
+
+def plain(value: Any) -> Any:
+    """Dataclasses, dicts (Counters too) and lists as JSON-ready values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
 
 
 def machine_description() -> list[str]:
@@ -1539,7 +1553,7 @@ def benchmark(args: argparse.Namespace, workdir: Path, total_started: float) -> 
     if args.out:
         args.out.write_text(report)
         raw = args.out.with_suffix(".json")
-        raw.write_text(json.dumps({"setup": setup, **dataclasses.asdict(res)}, indent=1))
+        raw.write_text(json.dumps({"setup": setup, "results": plain(res)}, indent=1))
         log(f"wrote {args.out} and the raw numbers to {raw}")
     for server in servers.values():
         if server.error:
