@@ -219,6 +219,10 @@ def setup_logging(config: Config) -> None:
     )
     # watchdog's per-event debugging is noise even at -vv.
     logging.getLogger("watchdog").setLevel(max(level, logging.INFO))
+    # waitress warns "Task queue depth is N" on nearly every request under load: a
+    # line per request that fills disks and costs 10% of the CPU (seen in the
+    # benchmark). Busy is not an error; the access log (-v) shows the load.
+    logging.getLogger("waitress.queue").setLevel(max(level, logging.ERROR))
 
 
 def _top_level_help() -> str:
