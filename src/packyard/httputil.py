@@ -112,19 +112,30 @@ def base_url(environ: Mapping[str, object]) -> str:
     return f"{scheme}://{host}{prefix}/"
 
 
-def _accept_q(accept: str, wanted: str) -> float:
-    best = 0.0
-    for item in accept.split(","):
-        kind, *params = (p.strip() for p in item.split(";"))
+def _weighted(header: str) -> list[tuple[str, float]]:
+    """The items of an Accept-style header, lower-cased, each with its q-value
+    (1 when absent; 0 when malformed or not a finite number; clamped to 0..1)."""
+    items = []
+    for item in header.split(","):
+        token, *params = (p.strip() for p in item.split(";"))
+        if not token:
+            continue
         q = 1.0
         for param in params:
             key, _, value = param.partition("=")
             if key.strip().lower() == "q":
                 try:
-                    q = float(value)
+                    q = float(value.strip())
                 except ValueError:
                     q = 0.0
-        kind = kind.lower()
+                q = min(max(q, 0.0), 1.0) if math.isfinite(q) else 0.0
+        items.append((token.lower(), q))
+    return items
+
+
+def _accept_q(accept: str, wanted: str) -> float:
+    best = 0.0
+    for kind, q in _weighted(accept):
         if kind == wanted or kind == wanted.split("/")[0] + "/*" or kind == "*/*":
             # An exact type beats a wildcard of the same weight; q=0 means "not this".
             bump = 0.0001 if kind == wanted and q > 0 else 0.0
@@ -169,23 +180,7 @@ _SPECIFICITY = {(True, False, False): 2, (False, True, False): 1, (False, False,
 
 
 def _media_ranges(accept: str) -> list[tuple[str, float]]:
-    ranges = []
-    for item in accept.split(","):
-        kind, *params = (p.strip() for p in item.split(";"))
-        if not kind:
-            continue
-        q = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(value.strip())
-                except ValueError:
-                    q = 0.0
-                q = min(max(q, 0.0), 1.0) if math.isfinite(q) else 0.0
-        kind = kind.lower()
-        ranges.append((_ALIASES.get(kind, kind), q))
-    return ranges
+    return [(_ALIASES.get(kind, kind), q) for kind, q in _weighted(accept)]
 
 
 @functools.lru_cache(maxsize=512)  # clients send a handful of distinct headers
@@ -229,19 +224,7 @@ def accepts_encoding(header: str | None, coding: str) -> bool:
         return False
     named: float | None = None
     star: float | None = None
-    for item in header.split(","):
-        name, *params = (p.strip() for p in item.split(";"))
-        q = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-                if not math.isfinite(q):
-                    q = 0.0
-        name = name.lower()
+    for name, q in _weighted(header):
         if name == coding:
             named = q
         elif name == "*":
