@@ -232,7 +232,8 @@ def _top_level_help() -> str:
         "commands:\n"
         "  run      serve packages directories (the default)\n"
         "  yank     mark a release or a file as yanked (PEP 592)\n"
-        "  unyank   take a yank back\n\n" + text
+        "  unyank   take a yank back\n"
+        "  update   look for newer releases on an upstream index (-x downloads them)\n\n" + text
     )
 
 
@@ -308,6 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("yank", "unyank"):
         return yank_main(args[1:], undo=args[0] == "unyank")
+    if args and args[0] == "update":
+        from packyard import update
+
+        return update.main(args[1:])
     command, _rest = split_subcommand(args)
     if command is None and any(a in ("-h", "--help") for a in args):
         sys.stdout.write(_top_level_help())

@@ -1,0 +1,820 @@
+"""``pypi-server update``: find newer releases of the local projects on an upstream index.
+
+The packages directories are scanned as the server scans them (hidden names skipped);
+the newest local version of each project is compared with the newest release on the
+upstream index's project page (PEP 691 JSON, or PEP 503 HTML when that is what comes
+back); without ``-x`` the updates are only listed. With ``-x`` the chosen files of each
+newer release are streamed into a hidden staging file beside their target, checked
+against the index's digest, then linked into place (never over an existing file).
+
+The parsing and selection functions are pure; ``main`` does the printing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import posixpath
+import re
+import secrets
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from http.client import HTTPException
+from typing import IO
+
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import Version
+
+from packyard import __version__
+from packyard.cli import PROG, UsageError, _fail, _Parser
+from packyard.config import DEFAULT_PACKAGES_DIR, parse_url
+from packyard.index.filenames import Kind, NotADistribution, ParsedFilename, parse_filename
+from packyard.index.model import Distribution
+from packyard.index.names import normalize
+from packyard.storage.directory import Root, scan
+from packyard.upload import STAGING_PREFIX, UploadError, check_filename
+
+DEFAULT_INDEX_URL = "https://pypi.org/simple/"
+ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
+DEFAULT_TIMEOUT = 30.0  # seconds, per connection attempt and per read
+CHUNK = 1 << 16
+MAX_PAGE = 64 << 20  # a project page larger than this is not a project page
+WORKERS = 8  # project pages fetched at once
+# The digests we can check, strongest and most common first.
+HASH_PREFERENCE = (
+    "sha256",
+    "sha512",
+    "sha384",
+    "sha3_256",
+    "sha3_512",
+    "blake2b",
+    "sha224",
+    "sha1",
+    "md5",
+)
+_PLATFORM_FAMILY = re.compile(r"^(manylinux|musllinux|macosx)(?:1|2010|2014|_\d+_\d+)_(.+)$")
+
+
+class UpdateError(Exception):
+    """One project's check or one file's download failed; the message is one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- what the upstream index offers (pure) ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFile:
+    """One file listed on an upstream project page."""
+
+    filename: str
+    url: str  # absolute, without fragment
+    hashes: tuple[tuple[str, str], ...] = ()  # (algorithm, lower-case hex)
+    yanked: bool = False
+    size: int | None = None
+    requires_python: str | None = None
+
+    def digest(self) -> tuple[str, str] | None:
+        """The strongest digest we can check, as (hashlib name, hex), or None."""
+        given = dict(self.hashes)
+        for name in HASH_PREFERENCE:
+            if name in given:
+                return name, given[name]
+        return None
+
+
+def _split_fragment(url: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """(URL without fragment, the digest in a ``#<algo>=<hex>`` fragment if any)."""
+    bare, fragment = urllib.parse.urldefrag(url)
+    algo, sep, value = fragment.partition("=")
+    if sep and algo and value:
+        return bare, ((algo.lower(), value.lower()),)
+    return bare, ()
+
+
+def _filename_of(url: str) -> str:
+    return urllib.parse.unquote(posixpath.basename(urllib.parse.urlsplit(url).path))
+
+
+class _Anchors(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.anchors: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "base" and self.base is None and values.get("href"):
+            self.base = values["href"]
+        elif tag == "a" and values.get("href"):
+            self.anchors.append(values)
+
+
+def parse_html_page(text: str, page_url: str) -> list[RemoteFile]:
+    """The files of a PEP 503 project page: one per ``<a href>``.
+
+    The filename is the last path component of the URL; a ``#<algo>=<hex>`` fragment is
+    the digest; ``data-yanked`` (any value, even empty) marks a yanked file (PEP 592).
+    Relative hrefs are resolved against ``<base href>`` or else the page's URL.
+    """
+    parser = _Anchors()
+    try:
+        parser.feed(text)
+        parser.close()
+    except (AssertionError, ValueError) as exc:  # the parser is lenient; just in case
+        raise UpdateError(f"the HTML page cannot be parsed: {exc}") from None
+    base = urllib.parse.urljoin(page_url, parser.base) if parser.base else page_url
+    files = []
+    for anchor in parser.anchors:
+        href = anchor["href"]
+        assert href is not None
+        url, hashes = _split_fragment(urllib.parse.urljoin(base, href.strip()))
+        files.append(
+            RemoteFile(
+                filename=_filename_of(url),
+                url=url,
+                hashes=hashes,
+                yanked="data-yanked" in anchor,
+                requires_python=anchor.get("data-requires-python") or None,
+            )
+        )
+    return files
+
+
+def _garbled(what: str) -> UpdateError:
+    return UpdateError(f"not a valid PEP 691 project page: {what}")
+
+
+def parse_json_page(data: bytes, page_url: str) -> list[RemoteFile]:
+    """The files of a PEP 691 JSON project page (API version 1.x)."""
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise UpdateError("the answer is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise _garbled("not a JSON object")
+    meta = document.get("meta")
+    if isinstance(meta, dict) and isinstance(meta.get("api-version"), str):
+        major = meta["api-version"].partition(".")[0]
+        if major != "1":
+            raise UpdateError(f"unsupported API version {meta['api-version']!r} (need 1.x)")
+    entries = document.get("files")
+    if not isinstance(entries, list):
+        raise _garbled("no 'files' list")
+    files = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise _garbled("a file entry is not an object")
+        filename, url = entry.get("filename"), entry.get("url")
+        if not isinstance(filename, str) or not isinstance(url, str):
+            raise _garbled("a file entry without 'filename' or 'url'")
+        hashes = entry.get("hashes", {})
+        if not isinstance(hashes, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in hashes.items()
+        ):
+            raise _garbled(f"'hashes' of {filename!r} is not an object of strings")
+        yanked = entry.get("yanked", False)
+        if not isinstance(yanked, bool | str):
+            raise _garbled(f"'yanked' of {filename!r} is neither a boolean nor a string")
+        size = entry.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            size = None
+        requires_python = entry.get("requires-python")
+        absolute, from_fragment = _split_fragment(urllib.parse.urljoin(page_url, url))
+        digests = tuple((k.lower(), v.lower()) for k, v in hashes.items()) or from_fragment
+        files.append(
+            RemoteFile(
+                filename=filename,
+                url=absolute,
+                hashes=digests,
+                # PEP 691: a string (the reason) also means yanked.
+                yanked=yanked is not False,
+                size=size,
+                requires_python=requires_python if isinstance(requires_python, str) else None,
+            )
+        )
+    return files
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    file: RemoteFile
+    parsed: ParsedFilename
+
+
+def releases_of(
+    project: str, files: Iterable[RemoteFile], allow_unstable: bool
+) -> dict[Version, list[Candidate]]:
+    """The installable releases on a page: version -> its files.
+
+    Files that are yanked, not distributions, not safe as a local file name, not of
+    ``project``, or without a valid PEP 440 version are left out; without
+    ``allow_unstable``, so are pre- and development releases (post-releases are final
+    releases).
+    """
+    releases: dict[Version, list[Candidate]] = {}
+    for file in files:
+        if file.yanked:
+            continue
+        try:
+            check_filename(file.filename)  # it becomes a local file name
+            parsed = parse_filename(file.filename, {project})
+        except (UploadError, NotADistribution):
+            continue
+        version = parsed.parsed_version
+        if parsed.project != project or version is None:
+            continue
+        if version.is_prerelease and not allow_unstable:
+            continue
+        releases.setdefault(version, []).append(Candidate(file, parsed))
+    return releases
+
+
+def platform_family(platform: str) -> str:
+    """A platform tag without its OS version: ``manylinux_2_17_x86_64`` and
+    ``manylinux2014_x86_64`` are both ``manylinux_x86_64``; ``macosx_11_0_arm64`` is
+    ``macosx_arm64``. Other tags are returned as they are."""
+    match = _PLATFORM_FAMILY.match(platform)
+    return f"{match.group(1)}_{match.group(2)}" if match else platform
+
+
+def wheel_keys(filename: str) -> frozenset[tuple[str, str, str]]:
+    """The (python, abi, platform family) triples of a wheel's tags; empty if invalid."""
+    try:
+        tags = parse_wheel_filename(filename)[3]
+    except InvalidWheelFilename:
+        return frozenset()
+    return frozenset((t.interpreter, t.abi, platform_family(t.platform)) for t in tags)
+
+
+def select_files(local: Sequence[str], candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Which files of the new release to download, given the local filenames of the
+    newest local release.
+
+    For each kind of file the local release has: an sdist takes the new sdists; a
+    wheel takes the new wheels that share a (python, abi, platform family) tag with
+    one of the local wheels; an egg takes the new eggs. A kind that matches nothing
+    takes every new file of that kind. If that is still nothing (say the local sdist
+    and only wheels upstream), every file of the new release is taken.
+    """
+    kinds: dict[Kind, list[str]] = {}
+    for filename in local:
+        try:
+            kinds.setdefault(parse_filename(filename).kind, []).append(filename)
+        except NotADistribution:
+            continue
+    chosen: list[Candidate] = []
+    for kind, filenames in kinds.items():
+        of_kind = [c for c in candidates if c.parsed.kind is kind]
+        if kind is Kind.WHEEL:
+            keys = frozenset().union(*(wheel_keys(f) for f in filenames))
+            matched = [c for c in of_kind if wheel_keys(c.file.filename) & keys]
+        else:
+            matched = of_kind
+        chosen += matched or of_kind
+    if not chosen:
+        chosen = list(candidates)
+    return sorted(chosen, key=lambda c: c.file.filename)
+
+
+def read_ignore_list(text: str) -> frozenset[str]:
+    """Normalized project names, one per line; blank lines and ``#`` lines skipped."""
+    names = (line.strip() for line in text.splitlines())
+    return frozenset(normalize(n) for n in names if n and not n.startswith("#"))
+
+
+# --- what we have locally (pure once scanned) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LocalRelease:
+    project: str
+    version: Version | None  # None: no local file has a valid PEP 440 version
+    shown_version: str
+    files: tuple[Distribution, ...]  # the files of that version, sorted
+
+    @property
+    def directory(self) -> str:
+        """Where the newer files go without ``-d``: the directory of the file replaced."""
+        return os.path.dirname(self.files[0].path)
+
+
+def latest_local(
+    dists: Iterable[Distribution], ignored: frozenset[str] = frozenset()
+) -> list[LocalRelease]:
+    """The newest version of each project (sorted by name), ignored projects left out."""
+    by_project: dict[str, list[Distribution]] = {}
+    for dist in dists:
+        if dist.project not in ignored:
+            by_project.setdefault(dist.project, []).append(dist)
+    result = []
+    for project in sorted(by_project):
+        files = sorted(by_project[project], key=lambda d: d.sort_key)
+        newest = files[-1].sort_key[:2]
+        same = tuple(d for d in files if d.sort_key[:2] == newest)
+        version = newest[1] if isinstance(newest[1], Version) else None
+        result.append(LocalRelease(project, version, files[-1].version, same))
+    return result
+
+
+def scan_roots(roots: Iterable[str]) -> list[Distribution]:
+    """Every distribution in the packages directories; a relpath found in two roots is
+    taken from the first, as the server does."""
+    seen: set[str] = set()
+    found = []
+    for path in roots:
+        for dist in scan(Root.of(path)):
+            if dist.relpath not in seen:
+                seen.add(dist.relpath)
+                found.append(dist)
+    return found
+
+
+# --- talking to the index -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Index:
+    """The upstream index: its URL without credentials, and an opener that sends the
+    credentials (given in the URL) to that host only."""
+
+    url: str
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+
+    @classmethod
+    def from_url(cls, text: str, timeout: float = DEFAULT_TIMEOUT) -> Index:
+        parts = urllib.parse.urlsplit(text)
+        netloc = parts.hostname or ""
+        if ":" in netloc:
+            netloc = f"[{netloc}]"
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+        path = parts.path if parts.path.endswith("/") else parts.path + "/"
+        url = urllib.parse.urlunsplit((parts.scheme, netloc, path, parts.query, ""))
+        user = urllib.parse.unquote(parts.username) if parts.username is not None else None
+        password = urllib.parse.unquote(parts.password) if parts.password is not None else None
+        return cls(url, user, password, timeout)
+
+    def page_url(self, project: str) -> str:
+        return urllib.parse.urljoin(self.url, urllib.parse.quote(project) + "/")
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        handlers: list[urllib.request.BaseHandler] = []
+        if self.user is not None:
+            manager = urllib.request.HTTPPasswordMgrWithPriorAuth()
+            parts = urllib.parse.urlsplit(self.url)
+            # The whole host, not just the index path: files are often under /packages/.
+            manager.add_password(
+                None,
+                f"{parts.scheme}://{parts.netloc}/",
+                self.user,
+                self.password or "",
+                is_authenticated=True,
+            )
+            handlers.append(urllib.request.HTTPBasicAuthHandler(manager))
+        return urllib.request.build_opener(*handlers)
+
+
+def _request(url: str, accept: str) -> urllib.request.Request:
+    # Only http(s): a file: URL on a page must not copy a local file into the index.
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise UpdateError(f"{url}: not an http(s) URL")
+    return urllib.request.Request(  # noqa: S310 - the scheme is checked above
+        url, headers={"Accept": accept, "User-Agent": f"packyard/{__version__} (update)"}
+    )
+
+
+def _network_error(url: str, exc: BaseException, timeout: float) -> UpdateError:
+    if isinstance(exc, urllib.error.HTTPError):
+        hint = ""
+        if exc.code in (401, 403):
+            hint = " (check the user name and password in the index URL)"
+        return UpdateError(f"{url}: HTTP {exc.code} {exc.reason}{hint}")
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason
+        if isinstance(reason, TimeoutError):
+            return UpdateError(f"{url}: timed out after {timeout:g} s")
+        text = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
+        return UpdateError(f"cannot reach {url}: {text}")
+    if isinstance(exc, TimeoutError):
+        return UpdateError(f"{url}: timed out after {timeout:g} s")
+    if isinstance(exc, OSError) and exc.strerror:
+        return UpdateError(f"{url}: {exc.strerror}")
+    return UpdateError(f"{url}: {exc or type(exc).__name__}")
+
+
+_NETWORK_ERRORS = (OSError, HTTPException, ValueError)
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def fetch_page(index: Index, project: str) -> list[RemoteFile] | None:
+    """The files on the project's page; None when the index does not know it (404/410)."""
+    url = index.page_url(project)
+    try:
+        with index.opener().open(_request(url, ACCEPT), timeout=index.timeout) as resp:
+            final_url = resp.geturl()
+            raw_type = resp.headers.get("Content-Type")
+            content_type = resp.headers.get_content_type() if raw_type else "text/html"
+            charset = resp.headers.get_content_charset() or "utf-8"
+            body = resp.read(MAX_PAGE + 1)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code in (404, 410):
+            return None
+        raise _network_error(url, exc, index.timeout) from None
+    except _NETWORK_ERRORS as exc:
+        raise _network_error(url, exc, index.timeout) from None
+    if len(body) > MAX_PAGE:
+        raise UpdateError(f"{url}: the page is larger than {MAX_PAGE} bytes")
+    try:
+        if _is_json(content_type):
+            return parse_json_page(body, final_url)
+        if content_type == "text/html" or content_type.endswith("+html"):
+            try:
+                text = body.decode(charset, errors="replace")
+            except LookupError:
+                text = body.decode("utf-8", errors="replace")
+            return parse_html_page(text, final_url)
+    except UpdateError as exc:
+        raise UpdateError(f"{url}: {exc.message}") from None
+    raise UpdateError(f"{url}: unexpected content type {content_type!r}")
+
+
+def _open_staging(directory: str) -> tuple[str, IO[bytes]]:
+    # The upload staging name: hidden from the scanner and the watcher, and removed by
+    # the server's clean-up at start-up if a crash leaves it behind.
+    path = os.path.join(directory, STAGING_PREFIX + secrets.token_hex(8) + ".tmp")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    return path, open(fd, "wb")
+
+
+def _store(out: IO[bytes], chunk: bytes | None, path: str) -> None:
+    """Write a chunk, or with None flush to disk; a local failure is an UpdateError
+    (told apart from the network errors around it)."""
+    try:
+        if chunk is None:
+            out.flush()
+            os.fsync(out.fileno())
+        else:
+            out.write(chunk)
+    except OSError as exc:
+        raise UpdateError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def download(index: Index, file: RemoteFile, directory: str) -> tuple[bool, int]:
+    """Download ``file`` into ``directory``; (whether it was stored, its size).
+
+    Not stored (False) when a file of that name is already there. Raises UpdateError
+    when the download fails or the digest or size does not match; nothing is left.
+    """
+    target = os.path.join(directory, file.filename)
+    if os.path.lexists(target):
+        return False, os.path.getsize(target) if os.path.isfile(target) else 0
+    digest = file.digest()
+    hasher = hashlib.new(digest[0]) if digest else None
+    try:
+        staged, out = _open_staging(directory)
+    except OSError as exc:
+        raise UpdateError(f"cannot write in {directory}: {exc.strerror or exc}") from None
+    size = 0
+    try:
+        with out:
+            try:
+                with index.opener().open(_request(file.url, "*/*"), timeout=index.timeout) as resp:
+                    while chunk := resp.read(CHUNK):
+                        _store(out, chunk, staged)
+                        size += len(chunk)
+                        if hasher is not None:
+                            hasher.update(chunk)
+            except urllib.error.HTTPError as exc:
+                exc.close()
+                raise _network_error(file.url, exc, index.timeout) from None
+            except _NETWORK_ERRORS as exc:
+                raise _network_error(file.url, exc, index.timeout) from None
+            _store(out, None, staged)
+        if file.size is not None and size != file.size:
+            raise UpdateError(f"{file.filename}: {size} bytes received, the index says {file.size}")
+        if (
+            digest is not None
+            and hasher is not None
+            and not hmac.compare_digest(hasher.hexdigest(), digest[1])
+        ):
+            raise UpdateError(
+                f"{file.filename}: {digest[0]} mismatch (the index says {digest[1]}, "
+                f"the download is {hasher.hexdigest()}); not stored"
+            )
+        try:
+            os.link(staged, target)  # never replaces a file that appeared meanwhile
+        except FileExistsError:
+            return False, size
+        except OSError as exc:
+            raise UpdateError(f"cannot store {target}: {exc.strerror or exc}") from None
+        return True, size
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staged)
+
+
+# --- the command --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """The outcome for one project."""
+
+    release: LocalRelease
+    mark: str  # "." up to date, "u" update found, "e" error or no releases
+    newest: Version | None = None
+    files: tuple[Candidate, ...] = ()
+    error: str | None = None  # a real failure (exit code 1); None for "no releases"
+
+
+def check(index: Index, release: LocalRelease, allow_unstable: bool) -> Check:
+    if release.version is None:
+        return Check(
+            release,
+            "e",
+            error=f"{release.project}: the local version {release.shown_version!r} "
+            "is not a PEP 440 version",
+        )
+    try:
+        files = fetch_page(index, release.project)
+    except UpdateError as exc:
+        return Check(release, "e", error=f"{release.project}: {exc.message}")
+    if files is None or not files:
+        return Check(release, "e")
+    releases = releases_of(release.project, files, allow_unstable)
+    if not releases:
+        return Check(release, ".")
+    newest = max(releases)
+    if newest <= release.version:
+        return Check(release, ".", newest)
+    chosen = select_files([d.filename for d in release.files], releases[newest])
+    return Check(release, "u", newest, tuple(chosen))
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "size unknown"
+    if n < 1000:
+        return f"{n} bytes"
+    value = float(n)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return value
+
+
+def build_update_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=f"{PROG} update",
+        description=(
+            "Look for newer releases of the projects in PACKAGES_DIR on an upstream index "
+            "and, with -x, download them next to the files they update. Without -x it is "
+            "a dry run. See docs/update.md."
+        ),
+    )
+    parser.add_argument(
+        "-x",
+        "--execute",
+        action="store_true",
+        help="download the newer files (without it nothing is downloaded)",
+    )
+    parser.add_argument(
+        "-d",
+        "--download-directory",
+        metavar="DIR",
+        help="download into DIR (default: the directory of the file being updated)",
+    )
+    parser.add_argument(
+        "-u",
+        "--allow-unstable",
+        action="store_true",
+        help="also consider pre-releases and development releases",
+    )
+    parser.add_argument(
+        "--index-url",
+        metavar="URL",
+        default=DEFAULT_INDEX_URL,
+        help=f"simple index to compare with (default {DEFAULT_INDEX_URL}); "
+        "https://USER:PASSWORD@host/simple/ for basic auth",
+    )
+    parser.add_argument(
+        "--ignorelist-file",
+        "--blacklist-file",
+        dest="ignorelist_file",
+        metavar="FILE",
+        help="projects to leave alone, one name per line ('#' comments)",
+    )
+    parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        help=f"give up on a connection or a read after SECONDS (default {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="one line per project instead of a mark"
+    )
+    parser.add_argument(
+        "packages_dirs",
+        nargs="*",
+        metavar="PACKAGES_DIR",
+        help=f"directories to check (default {DEFAULT_PACKAGES_DIR})",
+    )
+    return parser
+
+
+@dataclass(frozen=True)
+class Settings:
+    roots: tuple[str, ...]
+    index: Index
+    execute: bool
+    allow_unstable: bool
+    download_dir: str | None
+    ignored: frozenset[str]
+    verbose: bool
+
+
+def settings_from(namespace: argparse.Namespace) -> Settings:
+    """Check the arguments; raises UsageError with a one-line message."""
+    roots = []
+    for given in namespace.packages_dirs or [DEFAULT_PACKAGES_DIR]:
+        path = os.path.abspath(os.path.expanduser(given))
+        if not os.path.isdir(path):
+            raise UsageError(f"packages directory {given} does not exist or is not a directory")
+        roots.append(path)
+    try:
+        index = Index.from_url(parse_url(namespace.index_url), namespace.timeout)
+    except ValueError as exc:
+        raise UsageError(f"--index-url: {exc}") from None
+    download_dir = None
+    if namespace.download_directory is not None:
+        download_dir = os.path.abspath(os.path.expanduser(namespace.download_directory))
+        if not os.path.isdir(download_dir):
+            raise UsageError(
+                f"download directory {namespace.download_directory} "
+                "does not exist or is not a directory"
+            )
+    ignored: frozenset[str] = frozenset()
+    if namespace.ignorelist_file is not None:
+        try:
+            with open(namespace.ignorelist_file, encoding="utf-8") as fh:
+                ignored = read_ignore_list(fh.read())
+        except OSError as exc:
+            raise UsageError(
+                f"ignore list {namespace.ignorelist_file} cannot be read: {exc.strerror or exc}"
+            ) from None
+        except UnicodeDecodeError:
+            raise UsageError(f"ignore list {namespace.ignorelist_file} is not UTF-8 text") from None
+    return Settings(
+        roots=tuple(roots),
+        index=index,
+        execute=namespace.execute,
+        allow_unstable=namespace.allow_unstable,
+        download_dir=download_dir,
+        ignored=ignored,
+        verbose=namespace.verbose,
+    )
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _verbose_line(result: Check) -> str:
+    release = result.release
+    if result.mark == "u":
+        return f"{release.project} {release.shown_version}: update to {result.newest}\n"
+    if result.mark == ".":
+        return f"{release.project} {release.shown_version}: up to date\n"
+    if result.error is not None:
+        return f"{release.project} {release.shown_version}: error\n"
+    return f"{release.project} {release.shown_version}: no releases on the index\n"
+
+
+def run_checks(
+    settings: Settings, releases: Sequence[LocalRelease], report: Callable[[Check], None]
+) -> list[Check]:
+    """Check every project (several pages at once), reporting each in order."""
+    results: list[Check] = []
+    if not releases:
+        return results
+    with concurrent.futures.ThreadPoolExecutor(min(WORKERS, len(releases))) as pool:
+        checked = pool.map(lambda r: check(settings.index, r, settings.allow_unstable), releases)
+        for result in checked:
+            report(result)
+            results.append(result)
+    return results
+
+
+def main(argv: Sequence[str]) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        _write("\n")
+        return _fail("interrupted", 130)
+
+
+def _main(argv: Sequence[str]) -> int:
+    try:
+        namespace = build_update_parser().parse_args(argv)
+    except UsageError as exc:
+        return _fail(f"{exc} (see '{PROG} update --help')", 2)
+    try:
+        settings = settings_from(namespace)
+    except UsageError as exc:
+        return _fail(str(exc), 2)
+
+    releases = latest_local(scan_roots(settings.roots), settings.ignored)
+    _write(f"checking {len(releases)} packages for newer version\n")
+    count = 0
+
+    def report(result: Check) -> None:
+        nonlocal count
+        if settings.verbose:
+            _write(_verbose_line(result))
+            return
+        count += 1
+        _write(result.mark + ("\n" if count % 40 == 0 else ""))
+
+    results = run_checks(settings, releases, report)
+    if not settings.verbose and count % 40:
+        _write("\n")
+    _write("\n")
+
+    missing = [r.release.project for r in results if r.mark == "e" and r.error is None]
+    if missing:
+        _write(f"no releases found on {settings.index.url} for {', '.join(missing)}\n\n")
+    failed = False
+    for result in results:
+        if result.error is not None:
+            failed = True
+            _fail(result.error, 1)
+
+    updates = [r for r in results if r.mark == "u"]
+    stored = problems = 0
+    for result in updates:
+        release = result.release
+        directory = settings.download_dir or release.directory
+        _write(f"# update {release.project} from {release.shown_version} to {result.newest}\n")
+        for candidate in result.files:
+            file = candidate.file
+            about = _size(file.size)
+            if file.requires_python:
+                about += f", requires Python {file.requires_python}"
+            line = f"    {file.filename} ({about}) -> {directory}"
+            if not settings.execute:
+                _write(line + "\n")
+                continue
+            _write(line + " ... ")
+            try:
+                done, size = download(settings.index, file, directory)
+            except UpdateError as exc:
+                _write("failed\n")
+                _fail(f"{release.project}: {exc.message}", 1)
+                problems += 1
+            else:
+                if done:
+                    stored += 1
+                    note = "" if file.digest() else ", no digest on the index to check"
+                    _write(f"done ({_size(size)}{note})\n")
+                else:
+                    _write("already there, left as it is\n")
+    if not updates:
+        _write("no updates found\n")
+    elif settings.execute:
+        _write(f"\n{stored} file(s) downloaded, {problems} failed\n")
+    else:
+        _write("\ndry run: nothing downloaded (use -x to download)\n")
+    return 1 if failed or problems else 0
