@@ -67,6 +67,11 @@ def log(message: str) -> None:
 
 PROCS: list[subprocess.Popen[bytes]] = []
 
+# Command prefixes that pin the server under test and the load generator to CPUs of
+# their own (set by main): on a small machine, wrk and the server then do not take
+# turns on the same core, and a run measures the server rather than the scheduler.
+PIN: dict[str, list[str]] = {"server": [], "load": []}
+
 
 def spawn(
     cmd: Sequence[str], logfile: Path, env: dict[str, str] | None = None
@@ -258,7 +263,7 @@ def start_server(server: Server, timeout: float = 180.0) -> None:
     """Start, and time process start -> first 200 on /simple/."""
     log(f"starting {server.label}: {' '.join(server.cmd)}")
     started = time.perf_counter()
-    server.proc = spawn(server.cmd, server.logfile)
+    server.proc = spawn([*PIN["server"], *server.cmd], server.logfile)
     while True:
         if server.proc.poll() is not None:
             server.error = (
@@ -496,6 +501,7 @@ def parse_wrk(out: str) -> WrkResult:
 def run_wrk(wrk: str, server: Server, endpoint: str, args: argparse.Namespace) -> WrkResult:
     path, headers = server.endpoints[endpoint]
     cmd = [
+        *PIN["load"],
         wrk,
         "-c",
         str(args.connections),
@@ -917,7 +923,13 @@ def build_report(
         "",
         f"wrk `-c {args.connections} -t {args.wrk_threads} -d {args.duration}s --latency "
         f"--timeout {args.wrk_timeout}s`, one server at a time; "
-        f"{f'median of {args.repeat} runs' if args.repeat > 1 else 'one run'} per cell. "
+        + (
+            f"each server pinned to CPU `{PIN['server'][-1]}` and wrk to CPU "
+            f"`{PIN['load'][-1]}` with taskset; "
+            if args.pin
+            else "not pinned to CPUs; "
+        )
+        + f"{f'median of {args.repeat} runs' if args.repeat > 1 else 'one run'} per cell. "
         "CPU is the server's user+system time during the run divided by the requests "
         "completed; RSS is the server's after the run. Ratios are req/s of packyard over "
         "the best pypiserver configuration and over the bare waitress app.",
@@ -1055,15 +1067,15 @@ def build_report(
         "| server | tool | ok | requests | bytes | by kind | seconds |",
         "|---|---|---|---:|---:|---|---:|",
     ]
-    for r in res.resolver:
+    for rv in res.resolver:
         kinds = ", ".join(
-            f"{k} {n} ({r.counts.kind_bytes[k]:,} B)" for k, n in sorted(r.counts.kinds.items())
+            f"{k} {n} ({rv.counts.kind_bytes[k]:,} B)" for k, n in sorted(rv.counts.kinds.items())
         )
-        statuses = ", ".join(f"{s}: {n}" for s, n in sorted(r.counts.statuses.items()))
+        statuses = ", ".join(f"{s}: {n}" for s, n in sorted(rv.counts.statuses.items()))
         lines.append(
-            f"| {r.server} | {r.tool} | {'yes' if r.ok else 'NO: ' + r.detail} | "
-            f"{r.counts.requests} | {r.counts.response_bytes:,} | {kinds}; statuses {statuses} | "
-            f"{r.seconds:.1f} |"
+            f"| {rv.server} | {rv.tool} | {'yes' if rv.ok else 'NO: ' + rv.detail} | "
+            f"{rv.counts.requests} | {rv.counts.response_bytes:,} | {kinds}; statuses {statuses} | "
+            f"{rv.seconds:.1f} |"
         )
     lines.append("")
 
@@ -1094,8 +1106,8 @@ def build_report(
     lines.append("")
 
     lines += ["## Targets", "", "| target | met | measured |", "|---|---|---|"]
-    for name, ok, measured in targets:
-        verdict = "not measured" if ok is None else "met" if ok else "MISSED"
+    for name, met, measured in targets:
+        verdict = "not measured" if met is None else "met" if met else "MISSED"
         lines.append(f"| {name} | {verdict} | {measured} |")
     lines.append("")
     if res.notes:
@@ -1120,7 +1132,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--duration", type=int, default=None, help="wrk seconds (default 10; --quick 2)")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
-    p.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
+    p.add_argument(
+        "--wrk-threads", type=int, default=None, help="wrk threads (default 1 when pinned, else 2)"
+    )
+    p.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin the server to one CPU and wrk to another (pinned when there are "
+        "at least 2 CPUs and taskset is installed)",
+    )
     p.add_argument(
         "--wrk-timeout", type=int, default=30, help="wrk per-request timeout in s (default 30)"
     )
@@ -1157,6 +1177,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.projects = 200 if args.quick else 5000
     if args.duration is None:
         args.duration = 2 if args.quick else 10
+    cpus = sorted(os.sched_getaffinity(0))
+    taskset = shutil.which("taskset")
+    args.pin = not args.no_pin and len(cpus) >= 2 and taskset is not None
+    if args.pin:
+        assert taskset is not None
+        PIN["server"] = [taskset, "-c", str(cpus[0])]
+        PIN["load"] = [taskset, "-c", ",".join(str(c) for c in cpus[1:])]
+    if args.wrk_threads is None:
+        args.wrk_threads = 1 if args.pin and len(cpus) == 2 else 2
     if args.quick:
         args.skip_upload = True
         Limits.hang = 5
@@ -1379,14 +1408,20 @@ def benchmark(args: argparse.Namespace, workdir: Path, total_started: float) -> 
                 f"{server.label}: no link to {wheel_name} on {project_path} ({page.status})"
             )
         if server.key == "packyard":
+            # Endpoints pypiserver does not have: PEP 691 JSON, PEP 658 metadata files
+            # and PyPI's JSON API.
             server.endpoints["project-json"] = (project_path, {"Accept": JSON_ACCEPT})
+            if "download" in server.endpoints:
+                wheel_path = server.endpoints["download"][0]
+                server.endpoints["metadata"] = (wheel_path + ".metadata", {})
+            server.endpoints["pypi-json"] = (f"/pypi/{mid.canonical}/json", {})
 
     # The bare waitress app answers with packyard's bytes
     if pk.alive:
         table: dict[str, list[tuple[str, str, list[tuple[str, str]], bytes]]] = {}
         drop = {"date", "server", "connection", "transfer-encoding"}
         # JSON first: the bare app takes the first variant whose needle is in Accept.
-        for endpoint in ("project-json", "project", "index", "download"):
+        for endpoint in ("project-json", "project", "index", "download", "metadata", "pypi-json"):
             if endpoint not in pk.endpoints:
                 continue
             path, headers = pk.endpoints[endpoint]
@@ -1450,7 +1485,7 @@ def benchmark(args: argparse.Namespace, workdir: Path, total_started: float) -> 
 
     # Throughput
     order = [k for k in ("packyard", "pypiserver", "pypiserver-cached", "bare") if k in servers]
-    for endpoint in ("project", "index", "download", "project-json"):
+    for endpoint in ("project", "index", "download", "project-json", "metadata", "pypi-json"):
         res.wrk[endpoint] = {}
         for round_ in range(args.repeat):
             for key in order:

@@ -226,26 +226,44 @@ def serve_file(dist: Distribution, cache_control: str | None) -> bottle.HTTPResp
 
 
 class SmallFiles:
-    """The bytes of small distribution files, so the most common downloads need no
-    file system call. Bounded in total; an entry is used only while the snapshot shows
-    the file with the same identity (size, mtime, inode) it was read with. Files larger
-    than ``max_file`` are never held: they are streamed with wsgi.file_wrapper."""
+    """Whole small answers kept in memory (the bytes of small distribution files and
+    of wheels' .metadata files, with their headers), so the most common downloads need
+    no file system call. Bounded in total; an entry is used only while the snapshot
+    shows the file with the same identity (size, mtime, inode) it was made from. Files
+    larger than ``max_file`` are never held: they are streamed with wsgi.file_wrapper."""
 
     def __init__(self, max_file: int = 64 << 10, max_total: int = 32 << 20) -> None:
         self.max_file = max_file
         self._max_total = max_total
         self._total = 0
-        self._files: OrderedDict[str, tuple[tuple[int, int, int], bytes]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[object, tuple[tuple[str, str], ...], bytes]] = (
+            OrderedDict()
+        )
         self._lock = threading.Lock()
 
-    def get(self, dist: Distribution) -> bytes | None:
-        hit = self._files.get(dist.relpath)
-        if hit is None or hit[0] != dist.identity:
+    def get(self, key: str, identity: object) -> tuple[list[tuple[str, str]], bytes] | None:
+        """The headers (a new list each time) and body kept under ``key``, if they were
+        made from the file as it is now (``identity``)."""
+        hit = self._entries.get(key)
+        if hit is None or hit[0] != identity:
             return None
-        return hit[1]
+        return list(hit[1]), hit[2]
+
+    def put(self, key: str, identity: object, headers: dict[str, str], body: bytes) -> None:
+        if len(body) > self.max_file:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._total -= len(old[2])
+            self._entries[key] = (identity, tuple(headers.items()), body)
+            self._total += len(body)
+            while self._total > self._max_total:
+                _, (_, _, evicted) = self._entries.popitem(last=False)
+                self._total -= len(evicted)
 
     def read(self, dist: Distribution) -> bytes | None:
-        """Read a small file and keep it; None if it is not there or not as listed."""
+        """A small file's bytes; None if it is not there, too big or not as listed."""
         try:
             with open(dist.path, "rb") as fh:
                 st = os.fstat(fh.fileno())
@@ -258,15 +276,6 @@ class SmallFiles:
             return None
         if len(data) != dist.size:
             return None
-        with self._lock:
-            old = self._files.pop(dist.relpath, None)
-            if old is not None:
-                self._total -= len(old[1])
-            self._files[dist.relpath] = (dist.identity, data)
-            self._total += len(data)
-            while self._total > self._max_total:
-                _, (_, evicted) = self._files.popitem(last=False)
-                self._total -= len(evicted)
         return data
 
 
@@ -557,18 +566,26 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             return _text(404, f"Not Found: {relpath} is not a file of this index")
         return serve_file(dist, file_cache)
 
+    def metadata_answer(dist: Distribution) -> tuple[dict[str, str], bytes] | None:
+        """The headers and body of a file's PEP 658 metadata file; None if it has none."""
+        facts = ledger.facts(dist, page_algos)
+        body = ledger.metadata_body(dist, facts) if facts and facts.core_metadata else None
+        if facts is None or facts.core_metadata is None or body is None:
+            return None
+        headers = {"Content-Type": METADATA_TYPE, "ETag": f'"{facts.core_metadata}"'}
+        if file_cache is not None:
+            headers["Cache-Control"] = file_cache
+        return headers, body
+
     def metadata_file(relpath: str) -> bottle.HTTPResponse:
         """PEP 658: a wheel's METADATA, byte for byte, at <file URL>.metadata."""
         dist = cache.snapshot.files.get(relpath.removesuffix(".metadata"))
         if dist is None:
             return _text(404, f"Not Found: {relpath} is not a file of this index")
-        facts = ledger.facts(dist, page_algos)
-        body = ledger.metadata_body(dist, facts) if facts and facts.core_metadata else None
-        if facts is None or facts.core_metadata is None or body is None:
+        answer = metadata_answer(dist)
+        if answer is None:
             return _text(404, f"Not Found: {dist.filename} has no core metadata file")
-        headers = {"Content-Type": METADATA_TYPE, "ETag": f'"{facts.core_metadata}"'}
-        if file_cache is not None:
-            headers["Cache-Control"] = file_cache
+        headers, body = answer
         inm = bottle.request.environ.get("HTTP_IF_NONE_MATCH")
         if inm is not None and etag_matches(inm, headers["ETag"]):
             return bottle.HTTPResponse(b"", status=304, **headers)
@@ -635,12 +652,19 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             head, sep, tail = path.rpartition("/" + name + "/")
             target = head + "/" + quote(project) + "/" + tail if sep else path
             return _redirect(301, relative_location(path, target, query()))
-        snap = cache.snapshot
-        files = snap.projects.get(project)
+        files = cache.snapshot.projects.get(project)
         if files is None:
             return json_error(404, f"Not Found: {project} does not exist on this index")
-        base = base_url(bottle.request.environ)
-        yanks = ledger.yanks
+        page = json_page(project, files, version, base_url(bottle.request.environ))
+        if not page.body:
+            return json_error(404, f"Not Found: {project} has no release {version}")
+        return page_answer(page, JSON, "Accept-Encoding")
+
+    def json_page(
+        project: str, files: tuple[Distribution, ...], version: str | None, base: str
+    ) -> Page:
+        """The PyPI JSON document of a project (or of one release); its body is empty
+        when the release does not exist."""
 
         def make() -> tuple[bytes, bool]:
             with_facts = [(d, ledger.facts(d, PYPI_ALGOS)) for d in files]
@@ -671,10 +695,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             return pypi_json.document(info, urls, releases), complete
 
         wanted = version_key(version) if version is not None else None
-        page = json_pages.get(("pypi", project, wanted, base), files, make, yanks.serial)
-        if not page.body:
-            return json_error(404, f"Not Found: {project} has no release {version}")
-        return page_answer(page, JSON, "Accept-Encoding")
+        return json_pages.get(("pypi", project, wanted, base), files, make, ledger.yanks.serial)
 
     @app.get("/pypi/<name>/json")  # type: ignore[untyped-decorator]
     def pypi_project(name: str) -> bottle.HTTPResponse:
@@ -814,16 +835,21 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             if any(key in environ for key in conditional):
                 return None
             cache.sync()
-            dist = cache.snapshot.files.get(path[len("/packages/") :])
+            relpath = path[len("/packages/") :]
+            dist = cache.snapshot.files.get(relpath)
             if dist is None:
-                return None
+                return fast_metadata(relpath) if relpath.endswith(".metadata") else None
             if dist.size <= small.max_file:
-                data = small.get(dist) or small.read(dist)
-                if data is None:
-                    return None
-                headers = _file_headers(dist.size, dist.mtime_ns, file_cache)
-                headers["Content-Length"] = str(dist.size)
-                return reasons[200], list(headers.items()), data
+                hit = small.get(relpath, dist.identity)
+                if hit is None:
+                    data = small.read(dist)
+                    if data is None:
+                        return None
+                    headers = _file_headers(dist.size, dist.mtime_ns, file_cache)
+                    headers["Content-Length"] = str(dist.size)
+                    small.put(relpath, dist.identity, headers, data)
+                    hit = list(headers.items()), data
+                return reasons[200], hit[0], hit[1]
             try:
                 fh = open(dist.path, "rb")  # noqa: SIM115 - closed by the server or below
             except OSError:
@@ -839,7 +865,39 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
                 wrapper(fh, _CHUNK) if wrapper is not None else _file_range(fh, 0, st.st_size)
             )
             return reasons[200], list(headers.items()), stream
+        if list_open and path.startswith("/pypi/") and path.endswith("/json"):
+            # /pypi/<project>/json and /pypi/<project>/<version>/json, normalized names.
+            project, _, version = path[len("/pypi/") : -len("/json")].partition("/")
+            if "/" in version:
+                return None
+            cache.sync()
+            files = cache.snapshot.projects.get(project)
+            if files is None:
+                return None
+            page = json_page(project, files, version or None, base_url(environ))
+            if not page.body:
+                return None
+            status, headers, body = page_parts(environ, page, JSON, "Accept-Encoding")
+            if status == 200:
+                headers["Content-Length"] = str(len(body))
+            return reasons[status], list(headers.items()), body
         return None
+
+    def fast_metadata(relpath: str) -> tuple[str, list[tuple[str, str]], Any] | None:
+        """A wheel's .metadata file (PEP 658), kept with the small files."""
+        dist = cache.snapshot.files.get(relpath[: -len(".metadata")])
+        if dist is None:
+            return None
+        hit = small.get(relpath, dist.identity)
+        if hit is None:
+            answer = metadata_answer(dist)
+            if answer is None:
+                return None
+            headers, body = answer
+            headers["Content-Length"] = str(len(body))
+            small.put(relpath, dist.identity, headers, body)
+            hit = list(headers.items()), body
+        return reasons[200], hit[0], hit[1]
 
     app.fast = fast
     for code in (400, 404, 405, 406, 413, 500):
