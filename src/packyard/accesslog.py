@@ -1,4 +1,5 @@
-"""One log line per request (at -v): method, path, status, bytes, duration."""
+"""One log line per request (at -v): client address, method, path, status, bytes,
+duration."""
 
 from __future__ import annotations
 
@@ -36,12 +37,16 @@ class AccessLog:
         elapsed_ms = (time.perf_counter() - started) * 1000
         length = next((v for k, v in seen.get("headers", ()) if k.lower() == "content-length"), "-")
         # Paths are percent-encoded so no client can write control characters to the log.
-        path = quote(str(environ.get("PATH_INFO", "")), safe="/:@!$&'()*+,;=-._~")
+        # The whole path the request came with (a path prefix moves into SCRIPT_NAME).
+        whole = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+        path = quote(whole, safe="/:@!$&'()*+,;=-._~")
         qs = environ.get("QUERY_STRING")
         if qs:
             path += "?" + quote(str(qs), safe="/:@!$&'()*+,;=-._~%?")
         log.info(
-            "%s %s %s %s %.1fms",
+            "%s %s %s %s %s %.1fms",
+            # The client's address (as a trusted proxy reported it, see packyard.proxy).
+            quote(str(environ.get("REMOTE_ADDR") or "-"), safe=":"),
             quote(str(environ.get("REQUEST_METHOD", "-")), safe=""),
             path,
             str(seen.get("status", "-")).split(" ", 1)[0],

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from packyard.errors import ConfigError
+from packyard.proxy import parse_base_path, parse_trusted_proxies
 
 ENV_PREFIX = "PYPISERVER_"
 DEFAULT_PACKAGES_DIR = "~/packages"
@@ -361,6 +362,31 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        "trusted_proxy",
+        ("--trusted-proxy",),
+        "Reverse proxies (comma-separated IP addresses or networks such as "
+        "127.0.0.1,172.16.0.0/12, or '*' for any peer) whose X-Forwarded-For, -Proto, "
+        "-Host, -Port and -Prefix headers say how clients address the index: its "
+        "absolute URLs (welcome page, JSON API) and logged client addresses follow "
+        "them. From other peers these headers are ignored.",
+        default=(),
+        parse=parse_trusted_proxies,
+        metavar="ADDRS",
+        doc_default="none: forwarding headers are ignored",
+    ),
+    Option(
+        "server_base_url",
+        ("--server-base-url",),
+        "Path prefix the index is served under, for a reverse proxy that passes it on "
+        "unchanged: with /pypi the index is at /pypi/simple/ and other paths are 404. "
+        "(A proxy that strips the prefix needs no option here; it sends "
+        "X-Forwarded-Prefix, honoured with --trusted-proxy.)",
+        default="",
+        parse=parse_base_path,
+        metavar="PATH",
+        doc_default="/ (none)",
+    ),
+    Option(
         "verbose",
         ("-v", "--verbose"),
         "More logging: -v logs one line per request, -vv adds debugging detail.",
@@ -419,6 +445,8 @@ class Config:
     index_max_age: int = 10
     threads: int = 8
     connection_limit: int = 1000
+    trusted_proxy: tuple[str, ...] = ()
+    server_base_url: str = ""
     overwrite: bool = False
     max_upload_size: int = 10 << 30
     verbose: int = 0
@@ -464,6 +492,8 @@ class Config:
             index_max_age=values.get("index_max_age", 10),
             threads=values.get("threads", 8),
             connection_limit=values.get("connection_limit", 1000),
+            trusted_proxy=values.get("trusted_proxy", ()),
+            server_base_url=values.get("server_base_url", ""),
             overwrite=values.get("overwrite", False),
             max_upload_size=values.get("max_upload_size", 10 << 30),
             verbose=values.get("verbose", 0),

@@ -12,7 +12,7 @@ from typing import Any
 
 import waitress
 
-from packyard import __version__
+from packyard import __version__, proxy
 from packyard.accesslog import AccessLog
 from packyard.app import Services, create_app
 from packyard.auth import HtpasswdAuthenticator
@@ -67,7 +67,9 @@ def build(config: Config, welcome_template: str | None = None) -> tuple[Any, Ser
         uploader=uploader,
     )
     app: Any = create_app(config, services)
+    app = proxy.wrap(app, config.trusted_proxy, config.server_base_url)
     if config.verbose >= 1:
+        # Outermost, so it also logs what the proxy layer answered itself (400, 404).
         app = AccessLog(app)
     return app, services, watcher
 
@@ -88,6 +90,9 @@ def start(config: Config, welcome_template: str | None = None) -> Running:
             ident="packyard",
             threads=config.threads,
             connection_limit=config.connection_limit,
+            # waitress would drop every X-Forwarded-* header; packyard.proxy decides
+            # which peers to believe (--trusted-proxy), and ignores them otherwise.
+            clear_untrusted_proxy_headers=not config.trusted_proxy,
             # Room for the form fields around the largest file; our own check answers
             # first with a clear 413.
             max_request_body_size=config.max_upload_size + (128 << 20),

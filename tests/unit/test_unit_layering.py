@@ -157,7 +157,9 @@ def test_only_server_imports_waitress(module: str) -> None:
     assert not uses_waitress or module == "packyard.server"
 
 
-@pytest.mark.parametrize("module", ["packyard.config", "packyard.errors", "packyard.httputil"])
+@pytest.mark.parametrize(
+    "module", ["packyard.config", "packyard.errors", "packyard.httputil", "packyard.proxy"]
+)
 def test_pure_modules_import_no_third_party(module: str) -> None:
     bad = {n for n in imports_of(module) if top(n) not in STDLIB and top(n) != "packyard"}
     assert not bad, f"{module} imports {sorted(bad)}"
