@@ -21,7 +21,6 @@ import json
 import os
 import posixpath
 import re
-import secrets
 import sys
 import urllib.error
 import urllib.parse
@@ -42,7 +41,7 @@ from packyard.index.filenames import Kind, NotADistribution, ParsedFilename, par
 from packyard.index.model import Distribution
 from packyard.index.names import normalize
 from packyard.storage.directory import Root, scan
-from packyard.upload import STAGING_PREFIX, UploadError, check_filename
+from packyard.upload import UploadError, check_filename, open_staging
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple/"
 ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
@@ -461,9 +460,7 @@ def fetch_page(index: Index, project: str) -> list[RemoteFile] | None:
 def _open_staging(directory: str) -> tuple[str, IO[bytes]]:
     # The upload staging name: hidden from the scanner and the watcher, and removed by
     # the server's clean-up at start-up if a crash leaves it behind.
-    path = os.path.join(directory, STAGING_PREFIX + secrets.token_hex(8) + ".tmp")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    return path, open(fd, "wb")
+    return open_staging(directory)
 
 
 def _store(out: IO[bytes], chunk: bytes | None, path: str) -> None:

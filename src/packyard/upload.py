@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
+import fcntl
 import hashlib
 import hmac
 import logging
@@ -53,14 +54,34 @@ class Outcome:
     message: str
 
 
+def open_staging(directory: str) -> tuple[str, IO[bytes]]:
+    """A new hidden temporary file in ``directory`` for a file on its way in (an
+    upload, or a download by ``pypi-server update``), open for writing.
+
+    The file is locked (flock) while it is open: the lock dies with the process, so
+    ``cleanup_staging`` can tell a file left by a crash from one still being written.
+    Created with mode 0644 (less what the umask removes), never world-writable.
+    """
+    path = os.path.join(directory, STAGING_PREFIX + secrets.token_hex(8) + ".tmp")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with contextlib.suppress(OSError):  # a file system without locks: see cleanup
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return path, open(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+
+
 class _Staged:
-    """A hidden temporary file in the upload directory, hashed as it is written."""
+    """A hidden temporary file in the upload directory, hashed as it is written. It
+    stays open (and so locked) until ``discard``, after the commit."""
 
     def __init__(self, directory: str, max_size: int) -> None:
-        self.path = os.path.join(directory, STAGING_PREFIX + secrets.token_hex(8) + ".tmp")
-        self._fh: IO[bytes] | None = open(  # noqa: SIM115 - closed in finish/discard
-            os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "wb"
-        )
+        self.path, fh = open_staging(directory)
+        self._fh: IO[bytes] | None = fh
         self._max = max_size
         self.size = 0
         self.sha256 = hashlib.sha256()
@@ -80,18 +101,18 @@ class _Staged:
         self.md5.update(data)
 
     def finish(self) -> None:
+        """Everything written is on disk (before the file gets its final name)."""
         if self._fh is not None:
             self._fh.flush()
             os.fsync(self._fh.fileno())
-            self._fh.close()
-            self._fh = None
 
     def discard(self) -> None:
+        """Remove the temporary name (the committed file keeps its own), then close."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
 
 
 def check_filename(filename: str) -> None:
@@ -405,14 +426,17 @@ def _extract(path: str, filename: str, parsed: ParsedFilename) -> metadata.Extra
         return None
 
 
-STALE_AFTER = 60.0  # seconds without a write: no upload is still streaming into it
+STALE_AFTER = 60.0  # seconds without a write, where files cannot be locked
 
 
 def cleanup_staging(directory: str, stale_after: float = STALE_AFTER) -> int:
-    """Remove temporary upload files left by a crash; returns how many.
+    """Remove temporary files left by a crash (a killed upload or update); returns
+    how many.
 
-    Only files not written to for ``stale_after`` seconds: with several worker
-    processes, a worker starting up must not delete another's upload in progress.
+    A file still being written is locked by its writer (see ``open_staging``), also
+    when that writer is another process serving the same directory: such files are
+    left alone. Where the file system has no locks, only files not written to for
+    ``stale_after`` seconds are removed.
     """
     removed = 0
     cutoff = time.time() - stale_after
@@ -421,12 +445,24 @@ def cleanup_staging(directory: str, stale_after: float = STALE_AFTER) -> int:
     except OSError:
         return 0
     for entry in entries:
-        if entry.name.startswith(STAGING_PREFIX) and entry.is_file(follow_symlinks=False):
+        if not entry.name.startswith(STAGING_PREFIX) or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
             try:
-                if entry.stat(follow_symlinks=False).st_mtime > cutoff:
-                    continue
-                os.unlink(entry.path)
-                removed += 1
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its writer is alive
             except OSError:
-                pass
+                if os.fstat(fd).st_mtime > cutoff:
+                    continue
+            os.unlink(entry.path)
+            removed += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
     return removed

@@ -8,13 +8,13 @@ answers are read with http.client, which keeps the reason phrase (twine prints i
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import os
 import re
 import secrets
 import threading
-import time
 from collections.abc import Iterator
 from http.client import HTTPConnection
 from pathlib import Path
@@ -561,20 +561,21 @@ def test_error_is_json_when_preferred_else_text(fresh: Site) -> None:
 def test_leftover_staging_file_is_removed_at_start(tmp_path: Path, htpasswd: Path, serve) -> None:
     packages = tmp_path / "packages"
     packages.mkdir()
+    # Left by a killed upload a moment ago: nobody holds its lock any more.
     leftover = packages / ".packyard-upload-deadbeef.tmp"
     leftover.write_bytes(b"half an upload")
-    # Untouched for ten minutes: no process is still writing it.
-    stale = time.time() - 600
-    os.utime(leftover, (stale, stale))
-    fresh = packages / ".packyard-upload-0000feed.tmp"
-    fresh.write_bytes(b"another worker's upload, still being written")
+    # Another worker's upload, still being written: its writer holds the lock.
+    busy = packages / ".packyard-upload-0000feed.tmp"
+    busy.write_bytes(b"another worker's upload, still being written")
     keep_name, keep = wheel_bytes("kept-demo", "1.0")
     (packages / keep_name).write_bytes(keep)
 
-    server = serve("-P", htpasswd, "-a", "update", "--disable-fallback", packages)
-    assert not leftover.exists()
-    assert fresh.exists()  # may belong to a live upload in another worker process
-    fresh.unlink()
+    with open(busy, "rb") as writer:
+        fcntl.flock(writer.fileno(), fcntl.LOCK_EX)
+        server = serve("-P", htpasswd, "-a", "update", "--disable-fallback", packages)
+        assert not leftover.exists()
+        assert busy.exists()
+    busy.unlink()
     assert listing(packages) == [keep_name]
     assert re.search(r"removed 1 unfinished upload", server.log_text()), server.log_text()
     assert str(packages) in server.log_text()
