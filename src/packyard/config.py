@@ -362,6 +362,42 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        "max_form_size",
+        ("--max-form-size",),
+        "Largest total of an upload form's text fields (metadata, description), which "
+        "are held in memory; the file itself counts against --max-upload-size.",
+        default=32 << 20,
+        parse=parse_size,
+        metavar="SIZE",
+        doc_default="32M",
+    ),
+    Option(
+        "max_form_fields",
+        ("--max-form-fields",),
+        "Most fields (parts) an upload form may have; more is a 413.",
+        default=1000,
+        parse=_parse_range(1, 1_000_000, "the number of form fields"),
+        metavar="N",
+    ),
+    Option(
+        "max_header_size",
+        ("--max-header-size",),
+        "Largest request head (request line and headers); larger is a 431.",
+        default=64 << 10,
+        parse=parse_size,
+        metavar="SIZE",
+        doc_default="64K",
+    ),
+    Option(
+        "channel_timeout",
+        ("--channel-timeout",),
+        "Seconds a connection may stay silent (a client sending or reading nothing) "
+        "before it is closed.",
+        default=60,
+        parse=_parse_range(1, 86_400, "the channel timeout"),
+        metavar="SECONDS",
+    ),
+    Option(
         "trusted_proxy",
         ("--trusted-proxy",),
         "Reverse proxies (comma-separated IP addresses or networks such as "
@@ -445,6 +481,10 @@ class Config:
     index_max_age: int = 10
     threads: int = 8
     connection_limit: int = 1000
+    max_form_size: int = 32 << 20
+    max_form_fields: int = 1000
+    max_header_size: int = 64 << 10
+    channel_timeout: int = 60
     trusted_proxy: tuple[str, ...] = ()
     server_base_url: str = ""
     overwrite: bool = False
@@ -492,6 +532,10 @@ class Config:
             index_max_age=values.get("index_max_age", 10),
             threads=values.get("threads", 8),
             connection_limit=values.get("connection_limit", 1000),
+            max_form_size=values.get("max_form_size", 32 << 20),
+            max_form_fields=values.get("max_form_fields", 1000),
+            max_header_size=values.get("max_header_size", 64 << 10),
+            channel_timeout=values.get("channel_timeout", 60),
             trusted_proxy=values.get("trusted_proxy", ()),
             server_base_url=values.get("server_base_url", ""),
             overwrite=values.get("overwrite", False),

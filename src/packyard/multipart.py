@@ -27,6 +27,7 @@ class FormError(ValueError):
 @dataclass(frozen=True)
 class Limits:
     max_field_bytes: int = 16 << 20  # one text field (a README can be large)
+    max_text_bytes: int = 32 << 20  # all text fields together (they are kept in memory)
     max_fields: int = 1000
     max_header_bytes: int = 16 << 10  # the headers of one part
     max_name_length: int = 200
@@ -148,6 +149,7 @@ def parse(
         buf += data
 
     count = 0
+    text_total = 0
     while True:
         # After a delimiter: "--" ends the body, CRLF starts a part.
         while len(buf) < 2:
@@ -214,9 +216,16 @@ def parse(
                         sink.write(body)
                 else:
                     text += body
+                    text_total += len(body)
                     if len(text) > limits.max_field_bytes:
                         raise FormError(
                             f"form field {name!r} is larger than {limits.max_field_bytes} bytes",
+                            413,
+                        )
+                    if text_total > limits.max_text_bytes:
+                        raise FormError(
+                            f"the form's text fields are larger than {limits.max_text_bytes} "
+                            "bytes together",
                             413,
                         )
             if done:

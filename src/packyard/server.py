@@ -12,7 +12,7 @@ from typing import Any
 
 import waitress
 
-from packyard import __version__, proxy
+from packyard import __version__, multipart, proxy
 from packyard.accesslog import AccessLog
 from packyard.app import Services, create_app
 from packyard.auth import HtpasswdAuthenticator
@@ -59,7 +59,14 @@ def build(config: Config, welcome_template: str | None = None) -> tuple[Any, Ser
     cache.rescan()
     watcher = Watcher(cache)
     watcher.start()
-    uploader = Uploader(cache, overwrite=config.overwrite, max_size=config.max_upload_size)
+    limits = multipart.Limits(
+        max_field_bytes=min(multipart.Limits.max_field_bytes, config.max_form_size),
+        max_text_bytes=config.max_form_size,
+        max_fields=config.max_form_fields,
+    )
+    uploader = Uploader(
+        cache, overwrite=config.overwrite, max_size=config.max_upload_size, limits=limits
+    )
     services = Services(
         cache=cache,
         welcome_template=welcome_template,
@@ -90,6 +97,11 @@ def start(config: Config, welcome_template: str | None = None) -> Running:
             ident="packyard",
             threads=config.threads,
             connection_limit=config.connection_limit,
+            max_request_header_size=config.max_header_size,
+            channel_timeout=config.channel_timeout,
+            # How often waitress looks for silent connections (its default, 30 s, would
+            # let a short --channel-timeout run much longer).
+            cleanup_interval=max(1, min(30, config.channel_timeout // 2)),
             # waitress would drop every X-Forwarded-* header; packyard.proxy decides
             # which peers to believe (--trusted-proxy), and ignores them otherwise.
             clear_untrusted_proxy_headers=not config.trusted_proxy,
