@@ -313,6 +313,8 @@ class _Bottle(bottle.Bottle):  # type: ignore[misc]
     the application's fast paths (``fast``) before bottle's routing."""
 
     fast: Callable[[dict[str, Any]], tuple[str, list[tuple[str, str]], Any] | None] | None = None
+    # Why the index cannot answer now (a packages directory is gone), or None.
+    unavailable: Callable[[], str | None] | None = None
 
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         try:
@@ -324,6 +326,19 @@ class _Bottle(bottle.Bottle):  # type: ignore[misc]
                 [("Content-Type", TEXT), ("Content-Length", str(len(body)))],
             )
             return [body]
+        if self.unavailable is not None:
+            problem = self.unavailable()
+            if problem is not None:
+                body = problem.encode() + b"\n"
+                start_response(
+                    "503 Service Unavailable",
+                    [
+                        ("Content-Type", TEXT),
+                        ("Content-Length", str(len(body))),
+                        ("Retry-After", "30"),
+                    ],
+                )
+                return [body]
         if self.fast is not None:
             answer = self.fast(environ)
             if answer is not None:
@@ -899,7 +914,17 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             hit = list(headers.items()), body
         return reasons[200], hit[0], hit[1]
 
+    def unavailable() -> str | None:
+        cache.sync()  # also notices a packages directory that is gone, or back
+        if not cache.unavailable:
+            return None
+        return (
+            "Service Unavailable: a packages directory of this index cannot be read "
+            "(see the server's log); try again later"
+        )
+
     app.fast = fast
+    app.unavailable = unavailable
     for code in (400, 404, 405, 406, 413, 500):
         app.error(code)(_error_page)
     return app

@@ -10,10 +10,12 @@ watcher (for files changed by hand); each update touches only the paths it names
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import stat
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from packyard.index.model import Distribution, IndexSnapshot
 from packyard.storage.directory import Root, probe, scan
@@ -23,6 +25,23 @@ log = logging.getLogger(__name__)
 
 
 SYNC_INTERVAL = 0.001  # seconds between two checks for other processes' changes
+ROOT_CHECK_INTERVAL = 1.0  # seconds between two checks that every root is still there
+
+
+def root_problem(path: str) -> str | None:
+    """Why a packages directory cannot be served now (gone, not a directory,
+    unreadable), or None."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "it no longer exists"
+    except OSError as exc:
+        return f"it cannot be examined: {exc.strerror or exc}"
+    if not stat.S_ISDIR(st.st_mode):
+        return "it is no longer a directory"
+    if not os.access(path, os.R_OK | os.X_OK):
+        return "it cannot be read (permissions)"
+    return None
 
 
 class IndexCache:
@@ -34,6 +53,12 @@ class IndexCache:
         self._lock = threading.Lock()
         self._snapshot = IndexSnapshot()
         self._last_sync = -SYNC_INTERVAL
+        # Roots that cannot be served now (index -> why); requests get a 503 meanwhile.
+        self.unavailable: dict[int, str] = {}
+        self._last_root_check = time.monotonic()
+        self._roots_lock = threading.Lock()
+        # Called with a root's index when it is back (the watcher watches it again).
+        self.on_root_back: list[Callable[[int], None]] = []
 
     @property
     def snapshot(self) -> IndexSnapshot:
@@ -44,7 +69,10 @@ class IndexCache:
         started = time.monotonic()
         known: set[str] = set()
         per_root: list[dict[str, Distribution]] = []
-        for root in self.roots:
+        for index, root in enumerate(self.roots):
+            if self._unavailable_now(index):
+                per_root.append(dict(self._per_root[index]))  # kept until it is back
+                continue
             dists = scan(root, known=known)
             known.update(d.project for d in dists)
             per_root.append({d.relpath: d for d in dists})
@@ -58,7 +86,8 @@ class IndexCache:
             )
             snap = self._snapshot
         for index, files in enumerate(per_root):
-            self.ledger.parts[index].observe_all(files.values())
+            if index not in self.unavailable:
+                self.ledger.parts[index].observe_all(files.values())
         log.info(
             "indexed %d files of %d projects in %.3f s",
             len(snap.files),
@@ -78,6 +107,9 @@ class IndexCache:
         if now - self._last_sync < SYNC_INTERVAL:
             return
         self._last_sync = now
+        if now - self._last_root_check >= ROOT_CHECK_INTERVAL:
+            self._last_root_check = now
+            self.check_roots()
         try:
             news = self.ledger.poll()
         except sqlite3.Error as exc:
@@ -85,6 +117,43 @@ class IndexCache:
             return
         for root_index, relpaths in news.items():
             self.refresh(root_index, relpaths)
+
+    def check_roots(self) -> None:
+        """Notice a packages directory that disappeared or became unreadable (logged
+        as an error; the index then answers 503), and one that is back (rescanned)."""
+        for index in range(len(self.roots)):
+            if self._unavailable_now(index) or index not in self.unavailable:
+                continue
+            with self._roots_lock:
+                if self.unavailable.pop(index, None) is None:
+                    continue
+            log.warning(
+                "packages directory %s is available again; reading it afresh",
+                self.roots[index].path,
+            )
+            found: dict[str, Distribution | None] = {
+                d.relpath: d for d in scan(self.roots[index], known=self._snapshot.projects)
+            }
+            self._apply(index, found, prefix="")
+            for callback in self.on_root_back:
+                callback(index)
+
+    def _unavailable_now(self, index: int) -> bool:
+        """Whether the root cannot be served now; logs (once) when it stops being."""
+        problem = root_problem(self.roots[index].path)
+        if problem is None:
+            return False
+        with self._roots_lock:
+            known = index in self.unavailable
+            self.unavailable[index] = problem
+        if not known:
+            log.error(
+                "packages directory %s is unavailable: %s. Its files are kept in the index "
+                "but every request is answered 503 until it is back",
+                self.roots[index].path,
+                problem,
+            )
+        return True
 
     def _effective(self, relpath: str) -> Distribution | None:
         for files in self._per_root:
@@ -95,6 +164,8 @@ class IndexCache:
 
     def refresh(self, root_index: int, relpaths: Iterable[str]) -> IndexSnapshot:
         """Re-read the named files of one root from disk (added, replaced or removed)."""
+        if self._unavailable_now(root_index):
+            return self._snapshot  # its files vanished with it: nothing to forget yet
         root = self.roots[root_index]
         known = self._snapshot.projects
         found = {relpath: probe(root, relpath, known) for relpath in set(relpaths)}
@@ -102,6 +173,8 @@ class IndexCache:
 
     def refresh_tree(self, root_index: int, rel_dir: str) -> IndexSnapshot:
         """Re-read a whole subdirectory (created, moved in, moved away or deleted)."""
+        if self._unavailable_now(root_index):
+            return self._snapshot
         root = self.roots[root_index]
         found: dict[str, Distribution | None] = {
             d.relpath: d for d in scan(root, rel_dir, known=self._snapshot.projects)

@@ -11,6 +11,7 @@ overflows, events are lost, so the whole index is rescanned once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -58,6 +59,7 @@ _POLLING_EVENTS: list[type[FileSystemEvent]] = [
     DirDeletedEvent,
 ]
 _RESCAN = (-1, "", True)
+_RESCAN_QUIET = (-2, "", True)  # a rescan that is expected, not a sign of lost events
 _SETTLE_SECONDS = 0.05
 
 
@@ -110,6 +112,7 @@ class Watcher:
         self._thread = threading.Thread(target=self._run, name="packyard-watcher", daemon=True)
         self._stopping = threading.Event()
         self._overflow = _OverflowDetector(self._queue)
+        self._rewatch_lock = threading.Lock()
         self.mode = "none"
 
     def _start_observer(self, polling: bool) -> Any:
@@ -137,15 +140,41 @@ class Watcher:
             self._observer = self._start_observer(polling=True)
             self.mode = "polling"
         logging.getLogger("watchdog.observers.inotify_c").addFilter(self._overflow)
+        self._cache.on_root_back.append(self._root_back)
         self._thread.start()
+
+    def _root_back(self, root_index: int) -> None:
+        """A packages directory came back (remounted, moved back): the old watches
+        died with it, so watch every root afresh (in the background)."""
+        threading.Thread(target=self._rewatch, name="packyard-rewatch", daemon=True).start()
+
+    def _rewatch(self) -> None:
+        with self._rewatch_lock:
+            if self._stopping.is_set():
+                return
+            old = self._observer
+            try:
+                self._observer = self._start_observer(polling=self.mode == "polling")
+            except OSError as exc:
+                log.error("cannot watch the packages directories again: %s", exc)
+                return
+            if old is not None:
+                old.stop()
+                old.join(timeout=5)
+            # Files added between the return and the new watches: read the roots again.
+            self._queue.put(_RESCAN_QUIET)
 
     def stop(self) -> None:
         self._stopping.set()
         self._queue.put(None)
+        with contextlib.suppress(ValueError):
+            self._cache.on_root_back.remove(self._root_back)
         logging.getLogger("watchdog.observers.inotify_c").removeFilter(self._overflow)
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
+        with self._rewatch_lock:
+            observer = self._observer
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=5)
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
@@ -178,6 +207,9 @@ class Watcher:
     def _apply(self, items: Sequence[tuple[int, str, bool]]) -> None:
         if _RESCAN in items:
             log.warning("file events were lost; rescanning the packages directories")
+            self._cache.rescan()
+            return
+        if _RESCAN_QUIET in items:
             self._cache.rescan()
             return
         trees: dict[int, set[str]] = {}
