@@ -218,7 +218,7 @@ class RootLedger:
             directory = os.path.join(root.path, LEDGER_DIR)
             path = os.path.join(directory, LEDGER_FILE)
             try:
-                os.makedirs(directory, exist_ok=True)
+                os.makedirs(directory, mode=0o755, exist_ok=True)
                 conn = self._open(path)
                 self.path = path
             except (OSError, sqlite3.Error) as exc:
