@@ -887,6 +887,8 @@ ENDPOINT_LABELS = {
     "index": "/simple/",
     "download": "small download",
     "project-json": "/simple/&lt;project&gt;/ JSON",
+    "metadata": "wheel .metadata (PEP 658)",
+    "pypi-json": "/pypi/&lt;project&gt;/json",
 }
 
 
@@ -934,7 +936,7 @@ def build_report(
         "completed; RSS is the server's after the run. Ratios are req/s of packyard over "
         "the best pypiserver configuration and over the bare waitress app.",
         "",
-        "| endpoint | server | req/s | requests | p50 ms | p99 ms | CPU ms/req | RSS MB | "
+        "| endpoint | server | req/s | requests | p50 ms | p99 ms | CPU µs/req | RSS MB | "
         "errors | packyard / pypiserver best | packyard / bare |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
@@ -950,6 +952,11 @@ def build_report(
         bare = cells.get("bare")
         ratio_p = pk.rps / best if pk and best else None
         ratio_b = pk.rps / bare.rps if pk and bare and bare.rps else None
+        cpu_b = (
+            bare.cpu_ms_per_req / pk.cpu_ms_per_req
+            if pk and bare and pk.cpu_ms_per_req and bare.cpu_ms_per_req
+            else None
+        )
         first = True
         for key, r in cells.items():
             errs = []
@@ -964,12 +971,13 @@ def build_report(
             lines.append(
                 f"| {ENDPOINT_LABELS[endpoint] if first else ''} | {servers[key].label} | "
                 f"{fmt_rps(r.rps)} | {r.requests:,} | {fmt_ms(r.p50_ms)} | {fmt_ms(r.p99_ms)} | "
-                f"{fmt_ms(r.cpu_ms_per_req)} | {fmt_num(r.rss_mb)} | {'; '.join(errs)} | "
+                f"{fmt_num(r.cpu_ms_per_req * 1000 if r.cpu_ms_per_req else None)} | "
+                f"{fmt_num(r.rss_mb)} | {'; '.join(errs)} | "
                 f"{fmt_ratio(ratio_p) if first else ''} | {fmt_ratio(ratio_b) if first else ''} |"
             )
             first = False
         label = ENDPOINT_LABELS[endpoint].replace("&lt;", "<").replace("&gt;", ">")
-        if endpoint != "project-json":
+        if endpoint in ("project", "index", "download"):  # what pypiserver also serves
             targets.append(
                 (
                     f"{label}: packyard >= 10x pypiserver's best",
@@ -983,7 +991,8 @@ def build_report(
                 f"{label}: packyard >= 0.8x bare waitress",
                 None if ratio_b is None else ratio_b >= 0.8,
                 f"{fmt_rps(pk.rps) if pk else '-'} vs {fmt_rps(bare.rps) if bare else '-'} req/s "
-                f"= {fmt_ratio(ratio_b)}",
+                f"= {fmt_ratio(ratio_b)}; CPU per request bare / packyard "
+                f"= {fmt_ratio(cpu_b)}",
             )
         )
     drains = [
