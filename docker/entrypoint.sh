@@ -80,9 +80,9 @@ fi
 # --- volume permissions ---------------------------------------------------------
 uid=$(id -u)
 read_only_mount=no
-if findmnt -no OPTIONS -T "$PACKAGES" 2>/dev/null | tr , '\n' | grep -qx ro; then
-    read_only_mount=yes
-fi
+case ",$(findmnt -no OPTIONS -T "$PACKAGES" 2>/dev/null || true)," in
+    *,ro,*) read_only_mount=yes ;;
+esac
 if [ "$uid" = 0 ]; then
     as_server() { setpriv --reuid="$SERVER_UID" --regid="$SERVER_GID" --init-groups "$@"; }
     [ -d "$PACKAGES" ] || mkdir -p "$PACKAGES" || say "cannot create $PACKAGES"
