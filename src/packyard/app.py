@@ -21,7 +21,7 @@ from typing import IO, Any
 from urllib.parse import quote
 
 import bottle
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from packyard import __version__, rpc
 from packyard.auth import REALM, Action, Authenticator, Permissions, parse_basic
@@ -645,7 +645,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         def is_final(version: str) -> bool:
             try:
                 return not Version(version).is_prerelease
-            except InvalidVersion:
+            except ValueError:  # InvalidVersion, or more digits than int() takes
                 return False
 
         yanks = ledger.yanks

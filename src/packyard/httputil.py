@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import posixpath
+import re
 from collections.abc import Mapping
 from email.utils import formatdate, parsedate_to_datetime
 from urllib.parse import quote
@@ -51,6 +52,16 @@ def etag_matches(header: str, etag: str) -> bool:
 UNSATISFIABLE = (-1, -1)
 
 
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also takes '²'
+_HUGE = 1 << 62  # beyond any file: more digits than this mean "past the end"
+
+
+def _byte_number(digits: str) -> int:
+    """A byte position; ones too long to matter (or for int()) are just huge."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else _HUGE
+
+
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
     """The one byte range ``header`` asks for, as (first, last) inclusive.
 
@@ -65,20 +76,20 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     if not dash:
         return None
     first_text, last_text = first_text.strip(), last_text.strip()
-    if not (first_text.isdigit() or first_text == "") or not (
-        last_text.isdigit() or last_text == ""
+    if not (_DIGITS.fullmatch(first_text) or first_text == "") or not (
+        _DIGITS.fullmatch(last_text) or last_text == ""
     ):
         return None
     if first_text == "":
         if last_text == "":
             return None
-        length = int(last_text)
+        length = _byte_number(last_text)
         if length == 0 or size == 0:
             return UNSATISFIABLE
         return (max(0, size - length), size - 1)
-    first = int(first_text)
+    first = _byte_number(first_text)
     if last_text:
-        last = int(last_text)
+        last = _byte_number(last_text)
         if last < first:
             return None
     else:

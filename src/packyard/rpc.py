@@ -97,12 +97,26 @@ def handle(body: bytes, catalogue: Catalogue) -> bytes:
         raise RpcError(
             400, "Invalid or unsafe XML payload: DTDs and entities are refused"
         ) from None
-    except (ParseError, ValueError):
-        raise RpcError(400, "Invalid XML payload: not well-formed") from None
+    except (ParseError, ValueError, LookupError):  # LookupError: an unknown encoding
+        raise RpcError(
+            400, "Invalid XML payload: not well-formed, or in an unknown encoding"
+        ) from None
     try:
         params, method = xmlrpc.client.loads(body)
-    except (xmlrpc.client.Error, ExpatError, ValueError, TypeError, IndexError, KeyError) as exc:
-        raise RpcError(400, f"Invalid XML-RPC request: {exc}") from None
+    except (
+        xmlrpc.client.Error,
+        ExpatError,
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        LookupError,
+        OverflowError,
+    ):
+        # Not the parser's words: they describe its insides, not the request.
+        raise RpcError(
+            400, "Invalid XML-RPC request: not a methodCall document with valid values"
+        ) from None
     if method is None:
         raise RpcError(400, "Invalid XML-RPC request: no methodName")
     if method == "search":

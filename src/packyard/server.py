@@ -11,6 +11,8 @@ from types import FrameType
 from typing import Any
 
 import waitress
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
 
 from packyard import __version__, multipart, proxy
 from packyard.accesslog import AccessLog
@@ -42,6 +44,33 @@ class Running:
         self.watcher.stop()
         self.server.close()
         self.services.cache.ledger.close()
+
+
+class _RequestParser(HTTPRequestParser):  # type: ignore[misc]
+    """waitress's request parser, with a header it cannot convert (a Content-Length of
+    more digits than int() takes) answered 400 like its other malformed headers;
+    waitress itself closes the connection without an answer."""
+
+    def parse_header(self, header_plus: bytes) -> None:
+        try:
+            super().parse_header(header_plus)
+        except ParsingError:
+            raise
+        except ValueError:
+            raise ParsingError("a header value is invalid (Content-Length?)") from None
+
+
+class _Channel(HTTPChannel):  # type: ignore[misc]
+    parser_class = _RequestParser
+
+
+def _use_our_channel(server: Any) -> None:
+    """Every listening socket of ``server`` (one, or several with their own maps)."""
+    if hasattr(server, "channel_class"):
+        server.channel_class = _Channel
+    for sub in getattr(server, "map", {}).values():
+        if hasattr(sub, "channel_class"):
+            sub.channel_class = _Channel
 
 
 def build(config: Config, welcome_template: str | None = None) -> tuple[Any, Services, Watcher]:
@@ -113,6 +142,7 @@ def start(config: Config, welcome_template: str | None = None) -> Running:
         watcher.stop()
         services.cache.ledger.close()
         raise
+    _use_our_channel(server)
     listening = getattr(server, "effective_listen", None) or [
         (server.effective_host, server.effective_port)
     ]

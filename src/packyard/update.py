@@ -31,7 +31,7 @@ from html.parser import HTMLParser
 from http.client import HTTPException
 from typing import IO
 
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
 from packyard import __version__
@@ -254,7 +254,7 @@ def wheel_keys(filename: str) -> frozenset[tuple[str, str, str]]:
     """The (python, abi, platform family) triples of a wheel's tags; empty if invalid."""
     try:
         tags = parse_wheel_filename(filename)[3]
-    except InvalidWheelFilename:
+    except ValueError:  # InvalidWheelFilename, or a version int() refuses
         return frozenset()
     return frozenset((t.interpreter, t.abi, platform_family(t.platform)) for t in tags)
 

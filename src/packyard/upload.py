@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from packyard import multipart, yanking
 from packyard.index import metadata
@@ -158,7 +158,7 @@ def validate(form: multipart.Form, staged: _Staged, filename: str) -> ParsedFile
     if version is not None:
         try:
             same = Version(version) == parsed.parsed_version
-        except InvalidVersion:
+        except ValueError:  # InvalidVersion, or more digits than int() takes
             same = version == parsed.version
         if not same:
             raise UploadError(
@@ -364,14 +364,14 @@ class Uploader:
         project = normalize(name)
         try:
             wanted: Version | str = Version(version)
-        except InvalidVersion:
+        except ValueError:  # InvalidVersion, or more digits than int() takes
             wanted = version
 
         def same_release(dist: Distribution) -> bool:
             if isinstance(wanted, Version):
                 try:
                     return Version(dist.version) == wanted  # 1.0 == 1.0.0 (PEP 440)
-                except InvalidVersion:
+                except ValueError:  # InvalidVersion, or more digits than int() takes
                     return False
             return dist.version == wanted
 

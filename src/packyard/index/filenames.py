@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
     canonicalize_name,
     parse_sdist_filename,
     parse_wheel_filename,
 )
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from packyard.index.names import is_valid_name
 
@@ -59,7 +57,7 @@ class NotADistribution(ValueError):
 def _version(text: str) -> Version | None:
     try:
         return Version(text)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or more digits than int() takes
         return None
 
 
@@ -145,7 +143,7 @@ def _parse_sdist(filename: str, ext: str, hints: Collection[str]) -> ParsedFilen
     if ext in _STANDARD_SDIST:
         try:
             name, version = parse_sdist_filename(filename)
-        except InvalidSdistFilename:
+        except ValueError:  # InvalidSdistFilename, or a version int() refuses
             pass
         else:
             name_part = stem.rpartition("-")[0]
@@ -180,7 +178,7 @@ def parse_filename(filename: str, hints: Collection[str] = ()) -> ParsedFilename
     if filename.endswith(".whl"):
         try:
             name, version, _build, _tags = parse_wheel_filename(filename)
-        except InvalidWheelFilename as exc:
+        except ValueError as exc:  # InvalidWheelFilename, or a version int() refuses
             raise NotADistribution(str(exc)) from None
         _check_name(filename.partition("-")[0], filename)
         return ParsedFilename(str(name), str(version), Kind.WHEEL, version)

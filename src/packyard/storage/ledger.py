@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from packaging.utils import canonicalize_version
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from packyard.index import metadata
 from packyard.index.model import Distribution
@@ -103,7 +103,7 @@ def version_key(version: str) -> str:
     (1.0, 1.0.0 and 1 are one release, as ``==`` says), else the text as written."""
     try:
         Version(version)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or more digits than int() takes
         return version
     return canonicalize_version(version, strip_trailing_zero=True)
 
