@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from packyard import __version__
 from packyard.config import (
+    IGNORED_OPTIONS,
     OPTIONS,
     PACKAGES_ENV,
     Config,
@@ -72,6 +73,14 @@ def build_run_parser(prog: str = f"{PROG} run") -> argparse.ArgumentParser:
             kwargs["type"] = _converter(option)
             kwargs["metavar"] = option.metavar
         parser.add_argument(*option.flags, **kwargs)
+    ignored = parser.add_argument_group("pypiserver options accepted and ignored")
+    for item in IGNORED_OPTIONS:
+        ignored.add_argument(
+            item.flag,
+            dest="ignored_" + item.flag.lstrip("-").replace("-", "_"),
+            metavar=item.metavar,
+            help=f"ignored: {item.why}",
+        )
     parser.add_argument(
         "packages_dirs",
         nargs="*",
@@ -84,7 +93,9 @@ def build_run_parser(prog: str = f"{PROG} run") -> argparse.ArgumentParser:
 
 def _value_flags() -> tuple[set[str], list[str]]:
     takes = {flag for o in OPTIONS if o.takes_value for flag in o.flags}
+    takes.update(o.flag for o in IGNORED_OPTIONS)
     longs = [flag for o in OPTIONS for flag in o.flags if flag.startswith("--")]
+    longs += [o.flag for o in IGNORED_OPTIONS]
     return takes, longs
 
 
@@ -120,12 +131,19 @@ def split_subcommand(argv: Sequence[str]) -> tuple[str | None, list[str]]:
     return None, list(argv)
 
 
-def parse_config(argv: Sequence[str], environ: dict[str, str]) -> tuple[Config, bool]:
-    """(Config, whether the deprecated form without subcommand was used)."""
+def parse_config(
+    argv: Sequence[str], environ: dict[str, str], warnings: list[str] | None = None
+) -> tuple[Config, bool]:
+    """(Config, whether the deprecated form without subcommand was used). A warning
+    for each ignored pypiserver option is added to ``warnings``."""
     command, rest = split_subcommand(argv)
     parser = build_run_parser()
     namespace = parser.parse_intermixed_args(rest)
     given = vars(namespace)
+    for item in IGNORED_OPTIONS:
+        value = given.pop("ignored_" + item.flag.lstrip("-").replace("-", "_"), None)
+        if value is not None and warnings is not None:
+            warnings.append(f"{item.flag} {value} is ignored: {item.why}")
     env_values, env_dirs = from_environment(environ)
     values: dict[str, Any] = {o.dest: o.default for o in OPTIONS if o.default is not None}
     values.update(env_values)
@@ -318,7 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(_top_level_help())
         return 0
     try:
-        config, legacy = parse_config(args, dict(os.environ))
+        warnings: list[str] = []
+        config, legacy = parse_config(args, dict(os.environ), warnings)
+        for warning in warnings:
+            print(f"{PROG}: warning: {warning}", file=sys.stderr)
         if legacy and args:
             print(
                 f"{PROG}: warning: options without a command are deprecated; "

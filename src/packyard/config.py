@@ -458,6 +458,34 @@ OPTIONS: tuple[Option, ...] = (
 )
 OPTIONS_BY_DEST = {o.dest: o for o in OPTIONS}
 
+
+@dataclass(frozen=True)
+class IgnoredOption:
+    """A pypiserver option packyard accepts (so existing command lines keep working)
+    and ignores, with a warning that says why."""
+
+    flag: str
+    metavar: str
+    why: str
+
+
+IGNORED_OPTIONS: tuple[IgnoredOption, ...] = (
+    IgnoredOption(
+        "--server",
+        "METHOD",
+        "packyard always serves with waitress; for several processes run gunicorn with "
+        "packyard.wsgi (docs/serving.md)",
+    ),
+    IgnoredOption(
+        "--backend",
+        "BACKEND",
+        "packyard has one storage backend, kept current by file events and a ledger",
+    ),
+    IgnoredOption("--log-req-frmt", "FORMAT", "requests are logged by -v in packyard's format"),
+    IgnoredOption("--log-res-frmt", "FORMAT", "responses are logged by -v in packyard's format"),
+    IgnoredOption("--log-err-frmt", "FORMAT", "errors are logged with packyard's --log-frmt"),
+)
+
 PACKAGES_ENV = ENV_PREFIX + "PACKAGES_DIR"
 
 
@@ -622,8 +650,17 @@ def render_markdown() -> str:
         "  by `-a` (by default `update`, i.e. uploads) are refused.",
         "- `--health-endpoint` must not collide with `/simple`, `/packages` or",
         "  `/favicon.ico`.",
-        "- `-v` logs one line per request: method, path, status, bytes, duration (the",
-        "  time the server took to produce the response).",
+        "- `-v` logs one line per request: client address, method, path, status, bytes,",
+        "  duration (the time the server took to produce the response).",
+        "",
+        "## pypiserver options that are accepted and ignored",
+        "",
+        "So that existing command lines keep working, these pypiserver options are",
+        "accepted with their value; each prints a warning at start-up and changes nothing.",
+        "",
+        "| option | why it is ignored |",
+        "|---|---|",
+        *(f"| `{o.flag} {o.metavar}` | {o.why} |" for o in IGNORED_OPTIONS),
         "",
     ]
     return "\n".join(lines)

@@ -304,3 +304,35 @@ def test_main_run_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_prog_name() -> None:
     assert cli.PROG == "pypi-server"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--server", "gunicorn", "d"],
+        ["--server", "gunicorn", "run", "d"],
+        ["--server=gunicorn", "d"],
+    ],
+)
+def test_pypiservers_server_option_is_accepted_and_ignored(argv: list[str]) -> None:
+    warnings: list[str] = []
+    config, _ = parse_config(argv, {}, warnings)
+    assert [str(r) for r in config.roots] == ["d"]
+    assert warnings == [
+        "--server gunicorn is ignored: packyard always serves with waitress; for several "
+        "processes run gunicorn with packyard.wsgi (docs/serving.md)"
+    ]
+
+
+def test_every_ignored_pypiserver_option_warns_once() -> None:
+    warnings: list[str] = []
+    argv = ["run", "--backend", "cached-dir", "--log-req-frmt", "%(x)s", "--log-res-frmt", "a"]
+    config, _ = parse_config([*argv, "--log-err-frmt", "b", "-p", "9"], {}, warnings)
+    assert config.port == 9
+    assert [w.split(" ", 1)[0] for w in warnings] == [
+        "--backend",
+        "--log-req-frmt",
+        "--log-res-frmt",
+        "--log-err-frmt",
+    ]
+    assert all(" is ignored: " in w for w in warnings)

@@ -10,6 +10,7 @@ import pytest
 from packyard.config import (
     DEFAULT_LOG_FORMAT,
     ENV_PREFIX,
+    IGNORED_OPTIONS,
     OPTIONS,
     OPTIONS_BY_DEST,
     PACKAGES_ENV,
@@ -503,7 +504,8 @@ def test_render_markdown_mentions_every_option() -> None:
 
 def test_render_markdown_has_one_table_row_per_option() -> None:
     rows = [line for line in render_markdown().splitlines() if line.startswith("| `")]
-    assert len(rows) == len(OPTIONS) + 3  # + PACKAGES_DIR, --version, -h
+    # + PACKAGES_DIR, --version, -h; and the pypiserver options that are ignored
+    assert len(rows) == len(OPTIONS) + 3 + len(IGNORED_OPTIONS)
 
 
 def test_docs_configuration_is_up_to_date() -> None:

@@ -161,8 +161,11 @@ _DEFAULT_WELCOME = """<!DOCTYPE html>
 <p>This is a Python package index serving {{NUMPKGS}} files of {{NUMPROJECTS}} projects.</p>
 <p>To install from it:</p>
 <pre><code>pip install --index-url {{URL}}simple/ PACKAGE [PACKAGE2 ...]</code></pre>
-<p>or, to look here first and then on the fallback index:</p>
-<pre><code>pip install --extra-index-url {{URL}}simple/ PACKAGE</code></pre>
+<p>Projects this index does not have are looked up on its fallback index, if it has
+one. (Avoid <code>--extra-index-url</code> for a private index: pip then takes the
+highest version from either index, PyPI included.)</p>
+<p>To upload (if you may):</p>
+<pre><code>twine upload --repository-url {{URL}} dist/*</code></pre>
 <p>Every file is listed <a href="{{PACKAGES}}">here</a>, and by project in the
 <a href="{{SIMPLE}}">simple index</a>.</p>
 <p>packyard {{VERSION}}</p>
