@@ -327,9 +327,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("yank", "unyank"):
         return yank_main(args[1:], undo=args[0] == "unyank")
-    if args and args[0] == "update":
+    if args and args[0] in ("update", "-U", "--update-packages"):
         from packyard import update
 
+        if args[0] != "update":  # pypiserver 1.x's form, still accepted by 2.x
+            print(
+                f"{PROG}: warning: {args[0]} is deprecated; use '{PROG} update'",
+                file=sys.stderr,
+            )
         return update.main(args[1:])
     command, _rest = split_subcommand(args)
     if command is None and any(a in ("-h", "--help") for a in args):

@@ -336,3 +336,12 @@ def test_every_ignored_pypiserver_option_warns_once() -> None:
         "--log-err-frmt",
     ]
     assert all(" is ignored: " in w for w in warnings)
+
+
+def test_legacy_dash_u_runs_update(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["-U", "--help"])
+    assert exit_info.value.code == 0
+    captured = capsys.readouterr()
+    assert "usage: pypi-server update" in captured.out
+    assert "-U is deprecated; use 'pypi-server update'" in captured.err
