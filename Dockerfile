@@ -12,7 +12,7 @@
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
-# Lets scripts/docker-test prune this stage's leftovers from earlier builds.
+# Lets scripts/docker-test remove this stage's old untagged images.
 LABEL org.packyard.stage=build
 
 # pip settings for this stage only (a mirror, a private index, a CA bundle);
