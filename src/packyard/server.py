@@ -13,6 +13,7 @@ from typing import Any
 import waitress
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
+from waitress.task import WSGITask
 
 from packyard import __version__, multipart, proxy
 from packyard.accesslog import AccessLog
@@ -60,8 +61,35 @@ class _RequestParser(HTTPRequestParser):  # type: ignore[misc]
             raise ParsingError("a header value is invalid (Content-Length?)") from None
 
 
+class _Task(WSGITask):  # type: ignore[misc]
+    """waitress's request task, keeping an HTTP/1.1 connection open after an answer
+    that has no body by definition (304 Not Modified, 204, 1xx). waitress closes every
+    HTTP/1.1 answer without a Content-Length, and those must not carry one, so each
+    revalidation (uv's If-None-Match) cost a new connection."""
+
+    _bodiless_keep_alive = False
+
+    def build_response_header(self) -> Any:
+        self._bodiless_keep_alive = (
+            not self.has_body
+            and self.version == "1.1"
+            and not self.close_on_finish
+            and self.request.headers.get("CONNECTION", "").lower() != "close"
+        )
+        try:
+            return super().build_response_header()
+        finally:
+            self._bodiless_keep_alive = False
+
+    def set_close_on_finish(self) -> None:
+        if self._bodiless_keep_alive:
+            return  # nothing follows the head: the next request can use the connection
+        super().set_close_on_finish()
+
+
 class _Channel(HTTPChannel):  # type: ignore[misc]
     parser_class = _RequestParser
+    task_class = _Task
 
 
 def _use_our_channel(server: Any) -> None:

@@ -192,8 +192,9 @@ class Uploader:
         self._overwrite = overwrite
         self._max_size = max_size
         self._limits = limits or multipart.Limits()
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        # Uploads of one filename are committed one at a time. A fixed set of locks,
+        # chosen by the filename's hash: bounded however many files come and go.
+        self._locks = tuple(threading.Lock() for _ in range(64))
         self.directory = cache.roots[0].path
 
     # --- reading the form ---------------------------------------------------------
@@ -277,8 +278,7 @@ class Uploader:
             staged.discard()
 
     def _lock(self, filename: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(filename, threading.Lock())
+        return self._locks[hash(filename) % len(self._locks)]
 
     def _commit(
         self,

@@ -885,3 +885,50 @@ def test_bad_option_value_is_one_line_and_exit_2(tmp_path: Path, option: str, va
     assert len(lines) == 1, report
     assert lines[0].startswith("pypi-server: error: "), report
     assert option in lines[0], report
+
+
+@pytest.mark.parametrize(
+    "path", ["/simple/cachey/", "/packages/cachey-1.0-py3-none-any.whl", "/pypi/cachey/json"]
+)
+def test_a_304_keeps_the_connection_open(site: Site, path: str) -> None:
+    # waitress closes every HTTP/1.1 answer without Content-Length, which a 304 must
+    # not have; packyard keeps the connection, so a revalidating client (uv) does not
+    # reconnect for each page.
+    parts = urlsplit(site.server.url)
+    conn = HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request("GET", path)
+        first = conn.getresponse()
+        first.read()
+        etag = first.getheader("ETag")
+        assert first.status == 200
+        assert etag
+        sock = conn.sock
+        for _ in range(3):
+            conn.request("GET", path, headers={"If-None-Match": etag})
+            again = conn.getresponse()
+            assert again.read() == b""
+            assert again.status == 304
+            assert again.getheader("Connection") is None
+            assert again.getheader("Content-Length") is None
+            assert not again.will_close
+        conn.request("GET", path)
+        last = conn.getresponse()
+        assert last.status == 200
+        assert last.read()
+        assert conn.sock is sock  # one TCP connection for all five
+    finally:
+        conn.close()
+
+
+def test_connection_close_is_still_honoured_on_a_304(site: Site) -> None:
+    first = fetch(site.server.url, "/simple/cachey/")
+    etag = first.etag
+    head, body = raw_exchange(
+        site.server.url,
+        "GET /simple/cachey/ HTTP/1.1\r\nHost: x\r\n"
+        f"If-None-Match: {etag}\r\nConnection: close\r\n\r\n",
+    )
+    assert head.startswith("HTTP/1.1 304 ")
+    assert "Connection: close" in head
+    assert body == b""
