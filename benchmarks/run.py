@@ -24,6 +24,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,7 @@ PROCS: list[subprocess.Popen[bytes]] = []
 # their own (set by main): on a small machine, wrk and the server then do not take
 # turns on the same core, and a run measures the server rather than the scheduler.
 PIN: dict[str, list[str]] = {"server": [], "load": []}
+ALL_CPUS = sorted(os.sched_getaffinity(0))  # servers start on all of them
 
 
 def spawn(
@@ -84,6 +86,7 @@ def spawn(
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,  # its own process group, so we stop its children too
+            preexec_fn=lambda: os.sched_setaffinity(0, ALL_CPUS),  # not this script's CPU
         )
     PROCS.append(proc)
     return proc
@@ -263,7 +266,9 @@ def start_server(server: Server, timeout: float = 180.0) -> None:
     """Start, and time process start -> first 200 on /simple/."""
     log(f"starting {server.label}: {' '.join(server.cmd)}")
     started = time.perf_counter()
-    server.proc = spawn([*PIN["server"], *server.cmd], server.logfile)
+    # Started on every CPU (start-up is measured as a deployment would see it), then
+    # pinned with all its threads for the throughput runs.
+    server.proc = spawn(server.cmd, server.logfile)
     while True:
         if server.proc.poll() is not None:
             server.error = (
@@ -294,6 +299,26 @@ def start_server(server: Server, timeout: float = 180.0) -> None:
     )
     server.banner = m.group(0) if m else ""
     log(f"{server.label} answered /simple/ after {server.startup:.2f} s")
+    pin_server(server)
+
+
+def pin_server(server: Server) -> None:
+    """Move the server (every thread of its process group) to the server CPU."""
+    if not PIN["server"] or server.proc is None:
+        return
+    taskset, _, cpu = PIN["server"]
+    pids = [server.proc.pid]
+    with contextlib.suppress(OSError):
+        pids += [int(p) for p in os.listdir("/proc") if p.isdigit() and _pgid(int(p)) == server.pid]
+    for pid in dict.fromkeys(pids):
+        subprocess.run([taskset, "-a", "-p", "-c", cpu, str(pid)], capture_output=True, check=False)
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
 
 
 def responsive(server: Server, timeout: float | None = None) -> bool:
@@ -903,6 +928,10 @@ class Results:
     notes: list[str] = field(default_factory=list)
 
 
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
 def summary(results: list[WrkResult]) -> WrkResult:
     """The median run (by req/s) of the repeats."""
     ok = [r for r in results if not r.failed] or results
@@ -931,10 +960,12 @@ def build_report(
             if args.pin
             else "not pinned to CPUs; "
         )
+        + "packyard and the bare app one right after the other; "
         + f"{f'median of {args.repeat} runs' if args.repeat > 1 else 'one run'} per cell. "
         "CPU is the server's user+system time during the run divided by the requests "
         "completed; RSS is the server's after the run. Ratios are req/s of packyard over "
-        "the best pypiserver configuration and over the bare waitress app.",
+        "the best pypiserver configuration (medians), and over the bare waitress app: the "
+        "median of the ratios of each packyard run and the bare run right after it.",
         "",
         "| endpoint | server | req/s | requests | p50 ms | p99 ms | CPU µs/req | RSS MB | "
         "errors | packyard / pypiserver best | packyard / bare |",
@@ -951,11 +982,15 @@ def build_report(
         best = max((r.rps for r in pyp), default=None)
         bare = cells.get("bare")
         ratio_p = pk.rps / best if pk and best else None
-        ratio_b = pk.rps / bare.rps if pk and bare and bare.rps else None
-        cpu_b = (
-            bare.cpu_ms_per_req / pk.cpu_ms_per_req
-            if pk and bare and pk.cpu_ms_per_req and bare.cpu_ms_per_req
-            else None
+        # packyard / bare: the median of the ratios of the runs made one after the other
+        pairs = list(zip(per_server.get("packyard", []), per_server.get("bare", []), strict=False))
+        ratio_b = _median([p.rps / b.rps for p, b in pairs if p.rps and b.rps and not p.failed])
+        cpu_b = _median(
+            [
+                b.cpu_ms_per_req / p.cpu_ms_per_req
+                for p, b in pairs
+                if p.cpu_ms_per_req and b.cpu_ms_per_req and not p.failed
+            ]
         )
         first = True
         for key, r in cells.items():
@@ -1193,6 +1228,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         assert taskset is not None
         PIN["server"] = [taskset, "-c", str(cpus[0])]
         PIN["load"] = [taskset, "-c", ",".join(str(c) for c in cpus[1:])]
+        os.sched_setaffinity(0, cpus[1:])  # this script too keeps off the server's CPU
     if args.wrk_threads is None:
         args.wrk_threads = 1 if args.pin and len(cpus) == 2 else 2
     if args.quick:
@@ -1493,7 +1529,9 @@ def benchmark(args: argparse.Namespace, workdir: Path, total_started: float) -> 
     ]
 
     # Throughput
-    order = [k for k in ("packyard", "pypiserver", "pypiserver-cached", "bare") if k in servers]
+    # bare right after packyard: their ratio compares runs made under the same
+    # conditions (this VM's speed drifts by 20-30% over minutes).
+    order = [k for k in ("packyard", "bare", "pypiserver", "pypiserver-cached") if k in servers]
     for endpoint in ("project", "index", "download", "project-json", "metadata", "pypi-json"):
         res.wrk[endpoint] = {}
         for round_ in range(args.repeat):

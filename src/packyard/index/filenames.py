@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from packaging.utils import (
     canonicalize_name,
@@ -54,11 +55,25 @@ class NotADistribution(ValueError):
     """The filename is not one of the distribution formats an index serves."""
 
 
+@lru_cache(maxsize=16384)
 def _version(text: str) -> Version | None:
+    # Cached: a directory holds the same version strings over and over (a scan of
+    # 40,000 files parses far fewer distinct ones). Version objects are immutable.
     try:
         return Version(text)
     except ValueError:  # InvalidVersion, or more digits than int() takes
         return None
+
+
+@lru_cache(maxsize=16384)
+def _canonical(name: str) -> str:
+    """canonicalize_name, cached: a project's files repeat its name."""
+    return str(canonicalize_name(name))
+
+
+@lru_cache(maxsize=16384)
+def _version_text(version: Version) -> str:
+    return str(version)
 
 
 def _check_name(name: str, filename: str) -> None:
@@ -67,11 +82,11 @@ def _check_name(name: str, filename: str) -> None:
 
 
 def _make(name: str, version_text: str, kind: Kind) -> ParsedFilename:
-    project = str(canonicalize_name(name))
+    project = _canonical(name)
     parsed = _version(version_text)
     return ParsedFilename(
         project=project,
-        version=str(parsed) if parsed is not None else version_text,
+        version=_version_text(parsed) if parsed is not None else version_text,
         kind=kind,
         parsed_version=parsed,
     )
@@ -91,7 +106,7 @@ def _split_with_hints(stem: str, hints: Collection[str]) -> tuple[str, str] | No
         return None
     found: list[tuple[bool, int]] = []
     for i, ch in enumerate(stem):
-        if ch == "-" and stem[i + 1 : i + 2].isdigit() and canonicalize_name(stem[:i]) in hints:
+        if ch == "-" and stem[i + 1 : i + 2].isdigit() and _canonical(stem[:i]) in hints:
             found.append((_version(stem[i + 1 :]) is not None, i))
     if not found:
         return None
