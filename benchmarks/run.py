@@ -1260,7 +1260,7 @@ def machine_description() -> list[str]:
     with contextlib.suppress(OSError), open("/proc/meminfo") as fh:
         mem = f"{int(fh.readline().split()[1]) / 1024 / 1024:.0f} GiB RAM"
     return [
-        f"machine: {os.cpu_count()} CPUs (`nproc` {len(os.sched_getaffinity(0))}), {cpu}, {mem}, "
+        f"machine: {os.cpu_count()} CPUs (`nproc` {len(ALL_CPUS)}), {cpu}, {mem}, "
         f"Linux {platform.release()}",
         f"Python {platform.python_version()} ({sys.executable})",
     ]
