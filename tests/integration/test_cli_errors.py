@@ -144,6 +144,30 @@ def test_packages_dir_that_cannot_be_examined(tmp_path: Path) -> None:
         pytest.param(("--no-such-option",), ("--no-such-option",), id="unknown-option"),
         pytest.param(("-p",), ("-p",), id="missing-value"),
         pytest.param(("--welcome", "/nonexistent/w.html"), ("/nonexistent/w.html",), id="welcome"),
+        # limits
+        pytest.param(
+            ("--max-form-fields", "0"), ("the number of form fields must be from 1",), id="fields"
+        ),
+        pytest.param(("--max-header-size", "lots"), ("not a size",), id="header-size"),
+        pytest.param(
+            ("--channel-timeout", "-1"), ("the channel timeout must be from 1",), id="timeout"
+        ),
+        # reverse proxies
+        pytest.param(
+            ("--trusted-proxy", "example.com"),
+            ("not an IP address or network: 'example.com'",),
+            id="proxy-name",
+        ),
+        pytest.param(("--trusted-proxy", "*,10.0.0.1"), ("'*' must be given alone",), id="proxy-*"),
+        pytest.param(("--server-base-url", "pypi"), ("must start with '/'",), id="base-relative"),
+        pytest.param(
+            ("--server-base-url", "https://host/pypi"),
+            ("give the path only, not a URL",),
+            id="base-url",
+        ),
+        pytest.param(
+            ("--server-base-url", "/a/../b"), ("not a usable path prefix",), id="base-dots"
+        ),
     ],
 )
 def test_bad_option(packages: Path, args: tuple[str, ...], fragments: tuple[str, ...]) -> None:
