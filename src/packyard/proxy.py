@@ -39,6 +39,7 @@ _HOST = re.compile(
 # A path prefix: segments of unreserved and sub-delimiter characters (or %XX).
 _PREFIX = re.compile(r"^(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})+)*$")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+_PORT = re.compile(r"[0-9]{1,5}")  # ASCII digits: str.isdigit() also takes '²'; int() not
 
 
 class ProxyHeaderError(ValueError):
@@ -182,7 +183,7 @@ class Forwarded:
         port = environ.get("HTTP_X_FORWARDED_PORT")
         if port:
             port_text = _last(str(port))
-            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            if not _PORT.fullmatch(port_text) or not 0 < int(port_text) < 65536:
                 raise ProxyHeaderError(f"X-Forwarded-Port is not a port number: {port_text!r}")
             current = str(environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""))
             if not (host and _has_port(current)):  # a port in X-Forwarded-Host wins

@@ -127,3 +127,10 @@ def test_base_path() -> None:
     assert status == "404 Not Found"
     status, _, _ = call(mw, PATH_INFO="/base", QUERY_STRING="x=1")
     assert status == "301 Moved Permanently"
+
+
+@pytest.mark.parametrize("port", ["\u00b2", "99999", "0", "1" * 5000, "-1", "8080a"])
+def test_a_bad_port_from_a_trusted_proxy_is_400(port: str) -> None:
+    status, _, body = call(Forwarded(app, ("*",)), HTTP_X_FORWARDED_PORT=port)
+    assert status == "400 Bad Request"
+    assert b"X-Forwarded-Port is not a port number" in body
