@@ -313,7 +313,8 @@ class _Bottle(bottle.Bottle):  # type: ignore[misc]
     the application's fast paths (``fast``) before bottle's routing."""
 
     fast: Callable[[dict[str, Any]], tuple[str, list[tuple[str, str]], Any] | None] | None = None
-    # Why the index cannot answer now (a packages directory is gone), or None.
+    # Runs first for every request: takes in other processes' changes, and says why
+    # the index cannot answer now (a packages directory is gone), or None.
     unavailable: Callable[[], str | None] | None = None
 
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -369,10 +370,6 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         f"max-age={config.index_max_age}"
     )
     file_cache = file_cache_control(config)
-
-    @app.hook("before_request")  # type: ignore[untyped-decorator]
-    def take_in_other_processes_changes() -> None:
-        cache.sync()
 
     def refused(
         action: Action, answer: Callable[..., bottle.HTTPResponse] = _text
@@ -827,7 +824,6 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             return None
         path = str(environ.get("PATH_INFO", ""))
         if list_open and path.startswith("/simple/") and path.endswith("/"):
-            cache.sync()
             fmt = negotiate(environ.get("HTTP_ACCEPT"), None)
             if fmt is None:
                 return None
@@ -849,7 +845,6 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         if download_open and path.startswith("/packages/"):
             if any(key in environ for key in conditional):
                 return None
-            cache.sync()
             relpath = path[len("/packages/") :]
             dist = cache.snapshot.files.get(relpath)
             if dist is None:
@@ -885,7 +880,6 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             project, _, version = path[len("/pypi/") : -len("/json")].partition("/")
             if "/" in version:
                 return None
-            cache.sync()
             files = cache.snapshot.projects.get(project)
             if files is None:
                 return None
@@ -915,7 +909,9 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         return reasons[200], hit[0], hit[1]
 
     def unavailable() -> str | None:
-        cache.sync()  # also notices a packages directory that is gone, or back
+        # The one check per request, before the fast paths and the routes: other
+        # processes' uploads and yanks, and a packages directory gone or back.
+        cache.sync()
         if not cache.unavailable:
             return None
         return (
