@@ -25,7 +25,7 @@ from packyard.config import (
     Option,
     from_environment,
 )
-from packyard.errors import ConfigError
+from packyard.errors import ConfigError, read_text_file
 from packyard.index.render import unknown_placeholders
 
 PROG = "pypi-server"
@@ -186,14 +186,7 @@ def check_environment(config: Config) -> tuple[str | None, list[str]]:
     welcome = None
     notes: list[str] = []
     if config.welcome_file is not None:
-        try:
-            welcome = config.welcome_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(
-                f"welcome file {config.welcome_file} cannot be read: {exc.strerror or exc}"
-            ) from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"welcome file {config.welcome_file} is not UTF-8 text") from None
+        welcome = read_text_file(config.welcome_file, "welcome file")
         unknown = unknown_placeholders(welcome)
         if unknown:
             notes.append(

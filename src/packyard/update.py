@@ -37,6 +37,7 @@ from packaging.version import Version
 from packyard import __version__
 from packyard.cli import PROG, UsageError, _fail, _Parser
 from packyard.config import DEFAULT_PACKAGES_DIR, parse_url
+from packyard.errors import ConfigError, read_text_file
 from packyard.index.filenames import Kind, NotADistribution, ParsedFilename, parse_filename
 from packyard.index.model import Distribution
 from packyard.index.names import normalize
@@ -685,14 +686,9 @@ def settings_from(namespace: argparse.Namespace) -> Settings:
     ignored: frozenset[str] = frozenset()
     if namespace.ignorelist_file is not None:
         try:
-            with open(namespace.ignorelist_file, encoding="utf-8") as fh:
-                ignored = read_ignore_list(fh.read())
-        except OSError as exc:
-            raise UsageError(
-                f"ignore list {namespace.ignorelist_file} cannot be read: {exc.strerror or exc}"
-            ) from None
-        except UnicodeDecodeError:
-            raise UsageError(f"ignore list {namespace.ignorelist_file} is not UTF-8 text") from None
+            ignored = read_ignore_list(read_text_file(namespace.ignorelist_file, "ignore list"))
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
     return Settings(
         roots=tuple(roots),
         index=index,
