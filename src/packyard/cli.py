@@ -152,6 +152,23 @@ def parse_config(
     return Config.from_values(values, dirs), command is None
 
 
+def _check_upload_directory(config: Config) -> None:
+    """Refuse to start when uploads are possible but would all fail: the first packages
+    directory (where uploads go) is not writable. The Docker entrypoint refuses too."""
+    uploads = config.password_file is not None or "update" not in config.authenticate
+    if not uploads or not config.roots or os.access(config.roots[0], os.W_OK | os.X_OK):
+        return
+    try:
+        read_only = bool(os.statvfs(config.roots[0]).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    why = "it is on a read-only file system" if read_only else "permission denied"
+    raise ConfigError(
+        f"packages directory {config.roots[0]} is not writable ({why}), so every upload "
+        "would fail: make it writable, or leave out -P for an index without uploads"
+    )
+
+
 def check_environment(config: Config) -> tuple[str | None, list[str]]:
     """Start-up checks of the files the configuration names.
 
@@ -175,6 +192,7 @@ def check_environment(config: Config) -> tuple[str | None, list[str]]:
             raise ConfigError(
                 f"packages directory {root} cannot be read: {exc.strerror or exc}"
             ) from None
+    _check_upload_directory(config)
     if config.password_file is not None:
         try:
             with config.password_file.open("rb"):

@@ -1,18 +1,21 @@
 """The legacy upload API (what twine, uv publish, poetry and pdm send to POST /).
 
 The ``content`` part is streamed into a hidden temporary file beside its target while
-sha256, blake2b-256 and md5 are computed; the form is validated; then the file is
-committed atomically: ``os.link`` for a new name (exactly one of two racing uploads
-can win, also across processes), ``os.replace`` for ``--overwrite``. A refused upload
-leaves nothing behind. The snapshot is updated before the answer, so the next request
-sees the file.
+sha256, blake2b and md5 are computed; the form and the file are checked (the rules are
+in ``packyard.filing``); then the file is committed atomically: ``os.link`` for a new
+name (exactly one of two racing uploads can win, also across processes),
+``os.replace`` for ``--overwrite``; then its facts go to the ledger, and the snapshot
+is updated before the answer, so the next request sees the file.
+
+A refused upload leaves nothing behind, also when the disk is full or read-only at any
+step (507/503): if the ledger cannot be written after the link, the link is undone (a
+replaced file is put back), so a file is either stored and listed, or neither.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import errno
 import fcntl
 import hashlib
 import hmac
@@ -20,32 +23,30 @@ import logging
 import os
 import re
 import secrets
+import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
 from packaging.version import Version
 
-from packyard import multipart, yanking
+from packyard import filing, multipart, yanking
+from packyard.filing import UploadError as UploadError
+from packyard.filing import storage_error
 from packyard.index import metadata
 from packyard.index.filenames import NotADistribution, ParsedFilename, parse_filename
 from packyard.index.model import Distribution
 from packyard.index.names import normalize
 from packyard.storage.cache import IndexCache
+from packyard.storage.directory import probe
 from packyard.storage.ledger import Recorded
 
 log = logging.getLogger(__name__)
 
 _SAFE_FILENAME = re.compile(r"^[A-Za-z0-9._+!-]+$")
 STAGING_PREFIX = ".packyard-upload-"
-
-
-class UploadError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -80,12 +81,17 @@ class _Staged:
     stays open (and so locked) until ``discard``, after the commit."""
 
     def __init__(self, directory: str, max_size: int) -> None:
-        self.path, fh = open_staging(directory)
+        try:
+            self.path, fh = open_staging(directory)
+        except OSError as exc:
+            raise storage_error(exc, "cannot write to the packages directory") from None
         self._fh: IO[bytes] | None = fh
         self._max = max_size
         self.size = 0
         self.sha256 = hashlib.sha256()
         self.blake2b = hashlib.blake2b(digest_size=32)
+        # What distutils (Python <= 3.11) sends as blake2_256_digest: blake2b-512.
+        self.blake2b_512 = hashlib.blake2b()
         self.md5 = hashlib.md5(usedforsecurity=False)
 
     def write(self, data: bytes) -> None:
@@ -95,23 +101,32 @@ class _Staged:
                 f"the file is larger than the upload limit of {self._max} bytes", 413
             )
         assert self._fh is not None
-        self._fh.write(data)
+        try:
+            self._fh.write(data)
+        except OSError as exc:
+            raise storage_error(exc, "cannot write the upload to disk") from None
         self.sha256.update(data)
         self.blake2b.update(data)
+        self.blake2b_512.update(data)
         self.md5.update(data)
 
     def finish(self) -> None:
         """Everything written is on disk (before the file gets its final name)."""
         if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+            try:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            except OSError as exc:
+                raise storage_error(exc, "cannot write the upload to disk") from None
 
     def discard(self) -> None:
-        """Remove the temporary name (the committed file keeps its own), then close."""
-        with contextlib.suppress(FileNotFoundError):
+        """Remove the temporary name (the committed file keeps its own), then close
+        (a write that failed for lack of space leaves data in the buffer: dropped)."""
+        with contextlib.suppress(OSError):
             os.unlink(self.path)
         if self._fh is not None:
-            self._fh.close()
+            with contextlib.suppress(OSError):
+                self._fh.close()
             self._fh = None
 
 
@@ -140,6 +155,18 @@ def _digest_matches(given: str, computed: Any, *, md5: bool = False) -> bool:
     return hmac.compare_digest(given.lower(), str(computed.hexdigest()))
 
 
+def _field_matches(field_name: str, given: str, staged: _Staged) -> bool:
+    if field_name == "md5_digest":
+        return _digest_matches(given, staged.md5, md5=True)
+    if field_name == "sha256_digest":
+        return _digest_matches(given, staged.sha256)
+    # blake2b-256, as twine sends; or blake2b-512 (128 hex digits), as the distutils of
+    # Python 3.9-3.11 and setuptools' copy of it send under the same field name.
+    if len(given.strip()) == 128:
+        return _digest_matches(given, staged.blake2b_512)
+    return _digest_matches(given, staged.blake2b)
+
+
 def validate(form: multipart.Form, staged: _Staged, filename: str) -> ParsedFilename:
     """Everything checked before a byte is committed; raises UploadError(400)."""
     check_filename(filename)
@@ -164,13 +191,9 @@ def validate(form: multipart.Form, staged: _Staged, filename: str) -> ParsedFile
             raise UploadError(
                 400, f"The version field {version!r} does not match the filename {filename!r}"
             )
-    for field_name, computed, is_md5 in (
-        ("sha256_digest", staged.sha256, False),
-        ("blake2_256_digest", staged.blake2b, False),
-        ("md5_digest", staged.md5, True),
-    ):
+    for field_name in ("sha256_digest", "blake2_256_digest", "md5_digest"):
         given = form.first(field_name)
-        if given and not _digest_matches(given, computed, md5=is_md5):
+        if given and not _field_matches(field_name, given, staged):
             raise UploadError(
                 400,
                 f"The {field_name} supplied does not match a digest calculated from the "
@@ -271,8 +294,11 @@ class Uploader:
                 raise UploadError(400, f"Unknown protocol version {protocol!r} (only 1)")
             filename = next(f.filename for f in form.files if f.name == "content")
             parsed = validate(form, staged, filename)
+            filing.check_listed_as(filename, parsed, self._cache.snapshot.projects)
             staged.finish()
-            extracted = _extract(staged.path, filename, parsed)
+            extracted = filing.check_contents(staged.path, filename, parsed)
+            if extracted is None:
+                log.warning("%s was uploaded without core metadata (PKG-INFO)", filename)
             return self._commit(staged, filename, parsed, user, extracted)
         finally:
             staged.discard()
@@ -292,33 +318,74 @@ class Uploader:
         with self._lock(filename):
             existing = self._same_name(filename, parsed.project)
             if existing is None:
+                if not self._overwrite:
+                    self._refuse_twins(filename, parsed, staged)
                 try:
                     os.link(staged.path, target)
                 except FileExistsError:
-                    pass  # another process won the race: compare with its file below
+                    existing = target  # another process won the race: compare below
                 except OSError as exc:
-                    raise UploadError(
-                        507 if exc.errno == errno.ENOSPC else 500,
-                        f"could not store {filename}: {exc.strerror or exc}",
-                    ) from None
+                    raise storage_error(exc, f"could not store {filename}") from None
                 else:
-                    self._published(filename, staged, extracted)
+                    self._publish(filename, staged, extracted, lambda: os.unlink(target))
                     log.info("%s uploaded %s", user or "anonymous", filename)
                     return Outcome(200, f"OK: {filename} stored")
-                existing = target
             if self._identical(existing, staged):
                 return Outcome(200, f"OK: {filename} is already here with identical content")
             if not self._overwrite or existing != target:
                 raise UploadError(409, f"File already exists: {filename}")
+            self._replace(staged, filename, extracted)
+            log.info("%s replaced %s", user or "anonymous", filename)
+            return Outcome(200, f"OK: {filename} replaced")
+
+    def _refuse_twins(self, filename: str, parsed: ParsedFilename, staged: _Staged) -> None:
+        """409 for a second file of a release under another spelling, and for other
+        bytes under the name of a removed file (its URL was served as immutable)."""
+        twin = filing.spelling_twin(
+            filename, parsed, self._cache.snapshot.projects.get(parsed.project, ())
+        )
+        if twin is not None:
+            raise UploadError(
+                409,
+                f"File already exists: {twin.filename} (the same file as {filename}, "
+                "spelled differently)",
+            )
+        try:
+            removed = self._cache.ledger.parts[0].removed_sha256(filename)
+        except sqlite3.Error as exc:
+            raise storage_error(exc, "cannot read the ledger") from None
+        if removed is not None and not hmac.compare_digest(removed, staged.sha256.hexdigest()):
+            raise UploadError(
+                409,
+                f"File already existed with different contents: {filename} was removed, "
+                "and only the same bytes may come back under its name",
+            )
+
+    def _replace(
+        self, staged: _Staged, filename: str, extracted: metadata.Extracted | None
+    ) -> None:
+        """--overwrite: the new file takes the name; the old one is kept under a hidden
+        name (locked against cleanup) until the ledger has the new facts, and put back
+        if it cannot."""
+        target = os.path.join(self.directory, filename)
+        keep = os.path.join(self.directory, STAGING_PREFIX + secrets.token_hex(8) + ".tmp")
+        try:
+            os.link(target, keep)
+        except OSError as exc:
+            raise storage_error(exc, f"could not replace {filename}") from None
+        fd = os.open(keep, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             try:
                 os.replace(staged.path, target)
             except OSError as exc:
-                raise UploadError(
-                    500, f"could not replace {filename}: {exc.strerror or exc}"
-                ) from None
-            self._published(filename, staged, extracted)
-            log.info("%s replaced %s", user or "anonymous", filename)
-            return Outcome(200, f"OK: {filename} replaced")
+                raise storage_error(exc, f"could not replace {filename}") from None
+            self._publish(filename, staged, extracted, lambda: os.replace(keep, target))
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(keep)
+            os.close(fd)
 
     def _same_name(self, filename: str, project: str) -> str | None:
         """Path of a served file with this filename (flat in the upload directory, or
@@ -342,20 +409,32 @@ class Uploader:
         except OSError:
             return False
 
-    def _published(
-        self, filename: str, staged: _Staged, extracted: metadata.Extracted | None
+    def _publish(
+        self,
+        filename: str,
+        staged: _Staged,
+        extracted: metadata.Extracted | None,
+        undo: Callable[[], None],
     ) -> None:
-        """Show the new file at once, with the facts computed while it streamed in."""
-        snap = self._cache.refresh(0, [filename])
-        dist = snap.files.get(filename)
-        if dist is not None and dist.root == self.directory:
-            digests = {
-                "sha256": staged.sha256.hexdigest(),
-                "blake2b_256": staged.blake2b.hexdigest(),
-                "md5": staged.md5.hexdigest(),
-            }
-            self._cache.ledger.parts[0].record_upload(dist, Recorded(digests, extracted))
-        self._cache.ledger.parts[0].note_changes([filename])
+        """Record the new file's facts (computed while it streamed in) in the ledger,
+        then list it. If the ledger cannot be written, ``undo`` takes the file back
+        and the answer is 507/503: never a file stored but not listed."""
+        digests = {
+            "sha256": staged.sha256.hexdigest(),
+            "blake2b_256": staged.blake2b.hexdigest(),
+            "md5": staged.md5.hexdigest(),
+        }
+        root = self._cache.roots[0]
+        try:
+            dist = probe(root, filename, self._cache.snapshot.projects)
+            if dist is not None:
+                self._cache.ledger.parts[0].record_upload(dist, Recorded(digests, extracted))
+        except (OSError, sqlite3.Error) as exc:
+            with contextlib.suppress(OSError):
+                undo()
+            self._cache.refresh(0, [filename])
+            raise storage_error(exc, f"could not record {filename} in the ledger") from None
+        self._cache.refresh(0, [filename])
 
     def remove(self, form: multipart.Form, user: str) -> Outcome:
         name, version = form.first("name"), form.first("version")
@@ -380,25 +459,53 @@ class Uploader:
         ]
         if not victims:
             raise UploadError(404, f"Not Found: {project} {version} is not on this index")
-        for dist in victims:
-            try:
-                os.unlink(dist.path)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise UploadError(
-                    500, f"could not remove {dist.relpath}: {exc.strerror or exc}"
-                ) from None
-        for index, root in enumerate(self._cache.roots):
-            relpaths = [d.relpath for d in victims if d.root == root.path]
-            self._cache.refresh(index, relpaths)
-            self._cache.ledger.parts[index].note_changes(relpaths)
+        self._remove_files(victims)
         # The release is gone: a later upload of the same version starts un-yanked.
         # (The files' own rows, with their yanks, went with the files.)
         if not any(same_release(d) for d in self._cache.snapshot.projects.get(project, ())):
-            self._cache.ledger.yank_release(project, version, None, ())
+            try:
+                self._cache.ledger.yank_release(project, version, None, ())
+            except sqlite3.Error as exc:
+                log.warning("cannot clear the yank of %s %s: %s", project, version, exc)
         log.info("%s removed %s %s", user or "anonymous", project, version)
         return Outcome(200, f"OK: removed {len(victims)} file(s) of {project} {version}")
+
+    def _remove_files(self, victims: list[Distribution]) -> None:
+        """Remove the files, and every shadowed copy of them in later roots (which
+        would otherwise be served under the same URL): all of them, or, when one
+        cannot be removed, none (503). Each leaves a tombstone with its sha256."""
+        copies = [copy for dist in victims for copy in self._cache.copies(dist.relpath)]
+        for copy in copies:
+            if not os.access(os.path.dirname(copy.path), os.W_OK | os.X_OK):
+                raise UploadError(
+                    503,
+                    f"Service Unavailable: cannot remove {copy.relpath} from {copy.root} "
+                    "(not writable); nothing was removed",
+                )
+        tombstones = {}
+        for dist in victims:
+            facts = self._cache.ledger.facts(dist)
+            if facts is not None:
+                tombstones[dist.relpath] = facts.digests["sha256"]
+        try:
+            self._cache.ledger.parts[0].record_removed(tombstones)
+        except sqlite3.Error as exc:
+            raise storage_error(exc, "could not record the removal in the ledger") from None
+        failed: OSError | None = None
+        for copy in copies:
+            try:
+                os.unlink(copy.path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                failed = failed or exc
+        for index, root in enumerate(self._cache.roots):
+            relpaths = [d.relpath for d in copies if d.root == root.path]
+            self._cache.refresh(index, relpaths)
+            with contextlib.suppress(sqlite3.Error):
+                self._cache.ledger.parts[index].note_changes(relpaths)
+        if failed is not None:
+            raise storage_error(failed, "could not remove every file")
 
     def yank(self, form: multipart.Form, user: str, *, undo: bool) -> Outcome:
         try:
@@ -414,16 +521,6 @@ class Uploader:
         done = "unyanked" if undo else "yanked"
         log.info("%s %s %s", user or "anonymous", done, target.describe())
         return Outcome(200, message)
-
-
-def _extract(path: str, filename: str, parsed: ParsedFilename) -> metadata.Extracted | None:
-    """The core metadata of an uploaded file; None (logged) if it has none readable."""
-    try:
-        with open(path, "rb") as fh:
-            return metadata.extract(fh, filename, parsed.kind, parsed.project)
-    except (metadata.MetadataError, OSError) as exc:
-        log.warning("%s was uploaded without readable core metadata: %s", filename, exc)
-        return None
 
 
 STALE_AFTER = 60.0  # seconds without a write, where files cannot be locked

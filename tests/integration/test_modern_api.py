@@ -492,12 +492,15 @@ def test_reupload_after_remove_gets_a_new_upload_time(index: Site) -> None:
     )
     assert removed.status == 200, removed.text
     assert get(index.server, "simple/reup/").status == 404
+    # other bytes under the removed name are refused (its URL was served as
+    # immutable); the same bytes may come back, with a new upload time
     second = wheel_bytes("reup", "1.0", module_body="CHANGED = True\n")
     assert second[0] == first[0]
     assert second[1] != first[1]
-    assert upload(index.server, "reup", "1.0", second).status == 200
+    assert upload(index.server, "reup", "1.0", second).status == 409
+    assert upload(index.server, "reup", "1.0", first).status == 200
     entry = json_page(index.server, "reup")[first[0]]
-    assert entry["hashes"]["sha256"] == hashlib.sha256(second[1]).hexdigest()
+    assert entry["hashes"]["sha256"] == hashlib.sha256(first[1]).hexdigest()
     assert parse_time(str(entry["upload-time"])) > parse_time(t1)
 
 

@@ -338,7 +338,7 @@ def test_file_over_max_upload_size_is_413(tmp_path: Path, htpasswd: Path, serve)
         assert "1024" in where, where
     assert listing(packages) == []
     # a file under the limit still goes through
-    small_name, small = "small-demo-1.0.tar.gz", os.urandom(512)
+    small_name, small = sdist_bytes("small-demo", "1.0")
     assert upload(server.url, small_name, small, "small-demo", "1.0").status == 200
     assert listing(packages) == [small_name]
 
@@ -448,7 +448,7 @@ def test_racing_uploads_of_different_bytes_one_wins(site: Site) -> None:
     for round_ in range(10):
         version = f"1.{round_}"
         filename = f"race_demo-{version}.tar.gz"
-        datas = [os.urandom(2048) + bytes([i]) for i in range(2)]
+        datas = [sdist_bytes("race-demo", version, (f"dep{i}-{round_}",))[1] for i in range(2)]
         bodies = [
             encode_form(upload_fields(filename, data, "race-demo", version), (filename, data))
             for data in datas
@@ -465,8 +465,7 @@ def test_racing_uploads_of_different_bytes_one_wins(site: Site) -> None:
 def test_racing_uploads_of_identical_bytes_both_succeed(site: Site) -> None:
     for round_ in range(5):
         version = f"1.{round_}"
-        filename = f"twin_demo-{version}.tar.gz"
-        data = os.urandom(2048)
+        filename, data = sdist_bytes("twin-demo", version, (secrets.token_hex(8),))
         body = encode_form(upload_fields(filename, data, "twin-demo", version), (filename, data))
         assert _race(site.server.url, [body, body]) == [200, 200], round_
         assert (site.packages / filename).read_bytes() == data

@@ -206,6 +206,18 @@ class IndexCache:
                     seen.append(dist)
                 changes[relpath] = self._effective(relpath)
             if changes:
-                self.ledger.parts[root_index].observe(seen, gone)
+                # The snapshot first: it must follow the disk even when the ledger
+                # cannot be written (a full disk), or a file would be stored but not
+                # listed. A file without a row gets one when its facts are computed.
                 self._snapshot = self._snapshot.evolve(changes)
+                try:
+                    self.ledger.parts[root_index].observe(seen, gone)
+                except sqlite3.Error as exc:
+                    log.warning("cannot note file changes in the ledger: %s", exc)
             return self._snapshot
+
+    def copies(self, relpath: str) -> list[Distribution]:
+        """Every root's file at ``relpath``, the served one first (later ones are
+        shadowed: they would be served under the same URL if the first went)."""
+        with self._lock:
+            return [files[relpath] for files in self._per_root if relpath in files]

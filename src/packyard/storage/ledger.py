@@ -17,7 +17,10 @@ How facts stay true:
   identity (size, mtime, inode). When the identity changes, the facts are recomputed;
   if the sha256 is unchanged (the file was copied or touched) the upload time is kept,
   otherwise the new content's upload time is when the change was first seen.
-- Uploads record their facts directly (digests computed while streaming).
+- Uploads record their facts directly (digests computed while streaming), together
+  with the change note for other processes, in one transaction.
+- Files taken away by ``remove_pkg`` leave a tombstone (relpath and sha256): their URLs
+  were served as immutable, so an upload may bring back the same bytes only.
 """
 
 from __future__ import annotations
@@ -77,6 +80,11 @@ CREATE TABLE IF NOT EXISTS changes (   -- files written or removed, for other pr
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS removed (  -- tombstones: files taken away by remove_pkg
+    relpath TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    removed_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS releases (
     project TEXT NOT NULL,
@@ -517,6 +525,8 @@ class RootLedger:
         upload_time: float,
         digests: Mapping[str, str],
         extracted: metadata.Extracted | None,
+        *,
+        note_change: bool = False,
     ) -> FileFacts:
         meta_sha256 = None
         requires_python = None
@@ -557,6 +567,10 @@ class RootLedger:
                     requires_python,
                 ),
             )
+            if note_change:
+                conn.execute(
+                    "INSERT INTO changes (relpath, at) VALUES (?, ?)", (dist.relpath, time.time())
+                )
         return FileFacts(
             identity=dist.identity,
             upload_time=upload_time,
@@ -567,8 +581,28 @@ class RootLedger:
         )
 
     def record_upload(self, dist: Distribution, recorded: Recorded) -> FileFacts:
-        """Facts of a file we just wrote: upload time now, digests from the stream."""
-        return self._store(dist, time.time(), recorded.digests, recorded.metadata)
+        """Facts of a file we just wrote: upload time now, digests from the stream, and
+        the change note for other processes, in one transaction (all or nothing)."""
+        return self._store(dist, time.time(), recorded.digests, recorded.metadata, note_change=True)
+
+    def record_removed(self, removed: Mapping[str, str]) -> None:
+        """Tombstones (relpath -> sha256) of files about to be removed by remove_pkg."""
+        now = time.time()
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO removed (relpath, sha256, removed_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(relpath) DO UPDATE SET sha256=excluded.sha256, "
+                "removed_at=excluded.removed_at",
+                [(relpath, sha256, now) for relpath, sha256 in removed.items()],
+            )
+
+    def removed_sha256(self, relpath: str) -> str | None:
+        """The sha256 of the file that was removed under ``relpath``, if one was."""
+        with self._lock:
+            found = self._conn.execute(
+                "SELECT sha256 FROM removed WHERE relpath=?", (relpath,)
+            ).fetchone()
+        return str(found[0]) if found is not None else None
 
     def metadata_body(self, sha256: str) -> bytes | None:
         with self._lock:
