@@ -369,15 +369,13 @@ class Uploader:
         if it cannot."""
         target = os.path.join(self.directory, filename)
         keep = os.path.join(self.directory, STAGING_PREFIX + secrets.token_hex(8) + ".tmp")
+        fd = -1
         try:
-            os.link(target, keep)
-        except OSError as exc:
-            raise storage_error(exc, f"could not replace {filename}") from None
-        fd = os.open(keep, os.O_RDONLY | os.O_NOFOLLOW)
-        try:
-            with contextlib.suppress(OSError):
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             try:
+                os.link(target, keep)
+                fd = os.open(keep, os.O_RDONLY | os.O_NOFOLLOW)
+                with contextlib.suppress(OSError):
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 os.replace(staged.path, target)
             except OSError as exc:
                 raise storage_error(exc, f"could not replace {filename}") from None
@@ -385,7 +383,8 @@ class Uploader:
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(keep)
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
 
     def _same_name(self, filename: str, project: str) -> str | None:
         """Path of a served file with this filename (flat in the upload directory, or
@@ -482,12 +481,12 @@ class Uploader:
                     f"Service Unavailable: cannot remove {copy.relpath} from {copy.root} "
                     "(not writable); nothing was removed",
                 )
-        tombstones = {}
-        for dist in victims:
-            facts = self._cache.ledger.facts(dist)
-            if facts is not None:
-                tombstones[dist.relpath] = facts.digests["sha256"]
         try:
+            tombstones = {}
+            for dist in victims:
+                facts = self._cache.ledger.facts(dist)
+                if facts is not None:
+                    tombstones[dist.relpath] = facts.digests["sha256"]
             self._cache.ledger.parts[0].record_removed(tombstones)
         except sqlite3.Error as exc:
             raise storage_error(exc, "could not record the removal in the ledger") from None
@@ -518,6 +517,8 @@ class Uploader:
                 message = yanking.yank(self._cache, target, form.first("reason"))
         except yanking.YankError as exc:
             raise UploadError(exc.status, exc.message) from None
+        except sqlite3.Error as exc:
+            raise storage_error(exc, "could not record the yank in the ledger") from None
         done = "unyanked" if undo else "yanked"
         log.info("%s %s %s", user or "anonymous", done, target.describe())
         return Outcome(200, message)
