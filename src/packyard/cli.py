@@ -165,7 +165,7 @@ def _check_upload_directory(config: Config) -> None:
     why = "it is on a read-only file system" if read_only else "permission denied"
     raise ConfigError(
         f"packages directory {config.roots[0]} is not writable ({why}), so every upload "
-        "would fail: make it writable, or leave out -P for an index without uploads"
+        "would fail: make it writable, or start without -P and -a for an index without uploads"
     )
 
 
