@@ -32,6 +32,7 @@ from packyard.index import metadata
 from packyard.index.filenames import NotADistribution, ParsedFilename, parse_filename
 from packyard.index.model import Distribution
 from packyard.index.names import normalize
+from packyard.logsafe import shown
 from packyard.storage.cache import IndexCache
 from packyard.storage.ledger import Recorded
 
@@ -303,7 +304,7 @@ class Uploader:
                     ) from None
                 else:
                     self._published(filename, staged, extracted)
-                    log.info("%s uploaded %s", user or "anonymous", filename)
+                    log.info("%s uploaded %s", shown(user or "anonymous"), shown(filename))
                     return Outcome(200, f"OK: {filename} stored")
                 existing = target
             if self._identical(existing, staged):
@@ -317,7 +318,7 @@ class Uploader:
                     500, f"could not replace {filename}: {exc.strerror or exc}"
                 ) from None
             self._published(filename, staged, extracted)
-            log.info("%s replaced %s", user or "anonymous", filename)
+            log.info("%s replaced %s", shown(user or "anonymous"), shown(filename))
             return Outcome(200, f"OK: {filename} replaced")
 
     def _same_name(self, filename: str, project: str) -> str | None:
@@ -397,7 +398,7 @@ class Uploader:
         # (The files' own rows, with their yanks, went with the files.)
         if not any(same_release(d) for d in self._cache.snapshot.projects.get(project, ())):
             self._cache.ledger.yank_release(project, version, None, ())
-        log.info("%s removed %s %s", user or "anonymous", project, version)
+        log.info("%s removed %s %s", shown(user or "anonymous"), shown(project), shown(version))
         return Outcome(200, f"OK: removed {len(victims)} file(s) of {project} {version}")
 
     def yank(self, form: multipart.Form, user: str, *, undo: bool) -> Outcome:
@@ -412,7 +413,7 @@ class Uploader:
         except yanking.YankError as exc:
             raise UploadError(exc.status, exc.message) from None
         done = "unyanked" if undo else "yanked"
-        log.info("%s %s %s", user or "anonymous", done, target.describe())
+        log.info("%s %s %s", shown(user or "anonymous"), done, shown(target.describe()))
         return Outcome(200, message)
 
 
@@ -422,7 +423,9 @@ def _extract(path: str, filename: str, parsed: ParsedFilename) -> metadata.Extra
         with open(path, "rb") as fh:
             return metadata.extract(fh, filename, parsed.kind, parsed.project)
     except (metadata.MetadataError, OSError) as exc:
-        log.warning("%s was uploaded without readable core metadata: %s", filename, exc)
+        log.warning(
+            "%s was uploaded without readable core metadata: %s", shown(filename), shown(exc)
+        )
         return None
 
 
