@@ -13,7 +13,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -67,6 +67,8 @@ class VerifiedCache:
         self._key = secrets.token_bytes(32)
         # digest -> expiry; insertion order is expiry order (one lifetime for all).
         self._entries: OrderedDict[bytes, float] = OrderedDict()
+        # digest -> (lock, [callers]) for the credentials being verified right now.
+        self._flights: dict[bytes, tuple[threading.Lock, list[int]]] = {}
         self._lock = threading.Lock()
 
     def _digest(self, user: str, password: str) -> bytes:
@@ -88,6 +90,23 @@ class VerifiedCache:
                 return True
             del self._entries[digest]
             return False
+
+    @contextlib.contextmanager
+    def one_at_a_time(self, user: str, password: str) -> Iterator[None]:
+        """Holds other callers with the same credentials until this one is done: when an
+        entry expires under load, one verification runs, not one per waiting request."""
+        digest = self._digest(user, password)
+        with self._lock:
+            flight = self._flights.setdefault(digest, (threading.Lock(), [0]))
+            flight[1][0] += 1
+        try:
+            with flight[0]:
+                yield
+        finally:
+            with self._lock:
+                flight[1][0] -= 1
+                if not flight[1][0]:
+                    del self._flights[digest]
 
     def add(self, user: str, password: str) -> None:
         digest = self._digest(user, password)
@@ -244,10 +263,13 @@ class HtpasswdAuthenticator:
         users = self._current()
         if users.verified.hit(user, password):
             return True
-        if not users.verify(user, password):
-            return False
-        users.verified.add(user, password)
-        return True
+        with users.verified.one_at_a_time(user, password):
+            if users.verified.hit(user, password):
+                return True  # verified by the caller we waited for
+            if not users.verify(user, password):
+                return False
+            users.verified.add(user, password)
+            return True
 
 
 @dataclass(frozen=True)

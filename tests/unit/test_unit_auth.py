@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -168,6 +170,33 @@ def test_only_successful_verifications_are_cached(
         assert authenticator.check("alice", "alice-pw") is True
     assert len(verified) == 1  # then from the cache
     assert authenticator.check("alice", "alice-pw ") is False
+
+
+def test_concurrent_requests_with_the_same_credentials_verify_once(
+    htpasswd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    authenticator = HtpasswdAuthenticator(htpasswd)
+    calls: list[str] = []
+    real = auth._verify
+
+    def slow(password: str, hash_: str | bytes) -> bool:
+        calls.append(password)
+        time.sleep(0.3)  # a bcrypt verification on a busy machine
+        return real(password, hash_)
+
+    monkeypatch.setattr(auth, "_verify", slow)
+    results: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(authenticator.check("alice", "alice-pw")))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 4
+    assert calls == ["alice-pw"]  # one verification; the others waited for its result
+    assert not authenticator._users.verified._flights
 
 
 def same_stat_times(path: Path, content: bytes) -> None:
