@@ -52,7 +52,7 @@ class VerifiedCache:
     this cache (never the password, nor a plain hash of it an attacker reading memory
     could try guesses against); only successful verifications are added; each lives
     ``lifetime`` seconds from its verification, and the oldest go first beyond
-    ``max_entries`` (about 200 bytes each).
+    ``max_entries`` (about 230 bytes each).
     """
 
     def __init__(
