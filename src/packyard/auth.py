@@ -248,8 +248,8 @@ class HtpasswdAuthenticator:
         if identity == users.identity or identity == self._failed:
             return users
         with self._lock:
-            if self._users is not users:
-                return self._users  # another thread has just read it
+            if self._users is not users or identity == self._failed:
+                return self._users  # another thread has just read it, or tried to
             try:
                 self._users = self._load()
                 self._failed = None
