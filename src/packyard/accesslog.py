@@ -15,6 +15,13 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
+def _encoded(text: str, safe: str) -> str:
+    """``text`` percent-encoded. WSGI strings carry the request's bytes as latin-1
+    characters, so they are encoded back to those bytes (not to UTF-8, which would
+    show a non-ASCII byte as two)."""
+    return quote(text, safe=safe, encoding="latin-1", errors="backslashreplace")
+
+
 class AccessLog:
     """WSGI middleware. The duration is the time the application took to produce the
     response; sending a large file to a slow client is not part of it. It returns the
@@ -36,18 +43,19 @@ class AccessLog:
         result = self._app(environ, capture)
         elapsed_ms = (time.perf_counter() - started) * 1000
         length = next((v for k, v in seen.get("headers", ()) if k.lower() == "content-length"), "-")
-        # Paths are percent-encoded so no client can write control characters to the log.
-        # The whole path the request came with (a path prefix moves into SCRIPT_NAME).
+        # Everything the client sent is percent-encoded, so no client can write control
+        # characters to the log. The whole path the request came with (a path prefix
+        # moves into SCRIPT_NAME).
         whole = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
-        path = quote(whole, safe="/:@!$&'()*+,;=-._~")
+        path = _encoded(whole, "/:@!$&'()*+,;=-._~")
         qs = environ.get("QUERY_STRING")
         if qs:
-            path += "?" + quote(str(qs), safe="/:@!$&'()*+,;=-._~%?")
+            path += "?" + _encoded(str(qs), "/:@!$&'()*+,;=-._~%?")
         log.info(
             "%s %s %s %s %s %.1fms",
             # The client's address (as a trusted proxy reported it, see packyard.proxy).
-            quote(str(environ.get("REMOTE_ADDR") or "-"), safe=":"),
-            quote(str(environ.get("REQUEST_METHOD", "-")), safe=""),
+            _encoded(str(environ.get("REMOTE_ADDR") or "-"), ":"),
+            _encoded(str(environ.get("REQUEST_METHOD", "-")), ""),
             path,
             str(seen.get("status", "-")).split(" ", 1)[0],
             length,

@@ -39,6 +39,7 @@ from packyard.index import metadata
 from packyard.index.filenames import NotADistribution, ParsedFilename, parse_filename
 from packyard.index.model import Distribution
 from packyard.index.names import normalize
+from packyard.logsafe import shown
 from packyard.storage.cache import IndexCache
 from packyard.storage.directory import probe
 from packyard.storage.ledger import Recorded
@@ -298,7 +299,7 @@ class Uploader:
             staged.finish()
             extracted = filing.check_contents(staged.path, filename, parsed)
             if extracted is None:
-                log.warning("%s was uploaded without core metadata (PKG-INFO)", filename)
+                log.warning("%s was uploaded without core metadata (PKG-INFO)", shown(filename))
             return self._commit(staged, filename, parsed, user, extracted)
         finally:
             staged.discard()
@@ -328,14 +329,14 @@ class Uploader:
                     raise storage_error(exc, f"could not store {filename}") from None
                 else:
                     self._publish(filename, staged, extracted, lambda: os.unlink(target))
-                    log.info("%s uploaded %s", user or "anonymous", filename)
+                    log.info("%s uploaded %s", shown(user or "anonymous"), shown(filename))
                     return Outcome(200, f"OK: {filename} stored")
             if self._identical(existing, staged):
                 return Outcome(200, f"OK: {filename} is already here with identical content")
             if not self._overwrite or existing != target:
                 raise UploadError(409, f"File already exists: {filename}")
             self._replace(staged, filename, extracted)
-            log.info("%s replaced %s", user or "anonymous", filename)
+            log.info("%s replaced %s", shown(user or "anonymous"), shown(filename))
             return Outcome(200, f"OK: {filename} replaced")
 
     def _refuse_twins(self, filename: str, parsed: ParsedFilename, staged: _Staged) -> None:
@@ -465,8 +466,10 @@ class Uploader:
             try:
                 self._cache.ledger.yank_release(project, version, None, ())
             except sqlite3.Error as exc:
-                log.warning("cannot clear the yank of %s %s: %s", project, version, exc)
-        log.info("%s removed %s %s", user or "anonymous", project, version)
+                log.warning(
+                    "cannot clear the yank of %s %s: %s", shown(project), shown(version), exc
+                )
+        log.info("%s removed %s %s", shown(user or "anonymous"), shown(project), shown(version))
         return Outcome(200, f"OK: removed {len(victims)} file(s) of {project} {version}")
 
     def _remove_files(self, victims: list[Distribution]) -> None:
@@ -520,7 +523,7 @@ class Uploader:
         except sqlite3.Error as exc:
             raise storage_error(exc, "could not record the yank in the ledger") from None
         done = "unyanked" if undo else "yanked"
-        log.info("%s %s %s", user or "anonymous", done, target.describe())
+        log.info("%s %s %s", shown(user or "anonymous"), done, shown(target.describe()))
         return Outcome(200, message)
 
 

@@ -43,6 +43,7 @@ from packaging.version import Version
 
 from packyard.index import metadata
 from packyard.index.model import Distribution
+from packyard.logsafe import shown
 from packyard.storage.directory import Root
 
 log = logging.getLogger(__name__)
@@ -514,7 +515,7 @@ class RootLedger:
             with open(dist.path, "rb") as fh:
                 return metadata.extract(fh, dist.filename, dist.kind, dist.project)
         except metadata.MetadataError as exc:
-            log.warning("%s: no core metadata (%s)", dist.relpath, exc)
+            log.warning("%s: no core metadata (%s)", shown(dist.relpath), shown(exc))
         except OSError as exc:
             log.warning("cannot read %s: %s", dist.path, exc.strerror or exc)
         return None
