@@ -178,7 +178,12 @@ def tar_member(
     accepts, of at most ``limit`` bytes; None if none in the first ``max_members``."""
     try:
         return _tar_walk(_TarStream(fh), wanted, limit, max_members)
-    except (zlib.error, lzma.LZMAError, OSError, EOFError) as exc:
+    except lzma.LZMAError as exc:
+        if "memory" in str(exc).lower():
+            limit = size_text(MAX_XZ_MEMORY)
+            raise ArchiveError(f"the xz stream needs more than {limit} of memory") from None
+        raise ArchiveError(f"the compressed data is corrupt: {exc}") from None
+    except (zlib.error, OSError, EOFError) as exc:
         raise ArchiveError(f"the compressed data is corrupt: {exc}") from None
 
 
