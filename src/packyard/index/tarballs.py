@@ -180,8 +180,8 @@ def tar_member(
         return _tar_walk(_TarStream(fh), wanted, limit, max_members)
     except lzma.LZMAError as exc:
         if "memory" in str(exc).lower():
-            limit = size_text(MAX_XZ_MEMORY)
-            raise ArchiveError(f"the xz stream needs more than {limit} of memory") from None
+            needed = size_text(MAX_XZ_MEMORY)
+            raise ArchiveError(f"the xz stream needs more than {needed} of memory") from None
         raise ArchiveError(f"the compressed data is corrupt: {exc}") from None
     except (zlib.error, OSError, EOFError) as exc:
         raise ArchiveError(f"the compressed data is corrupt: {exc}") from None
