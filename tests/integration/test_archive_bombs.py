@@ -148,8 +148,8 @@ def test_a_bomb_dropped_in_by_hand_is_read_within_bounds(
 
     growth, late = read_bomb(server, deliver, filename)
     assert growth < RSS_BUDGET, f"{filename}: peak RSS grew by {growth / MB:.0f} MB"
-    assert not late, f"{filename}: /health missed its {HEALTH_DEADLINE} s deadline: {late}"
-    assert "no core metadata" in server.log_text()
+    assert not late, f"{filename}: /health missed its deadline {len(late)} times: {late[:3]}"
+    assert f"{filename}: no core metadata" in server.log_text()
 
 
 @pytest.mark.parametrize(
@@ -184,4 +184,5 @@ def test_an_uploaded_bomb_is_read_within_bounds(
     assert replies
     assert replies[0] in (200, 400)
     assert growth < RSS_BUDGET, f"{filename}: peak RSS grew by {growth / MB:.0f} MB"
-    assert not poller.late, f"{filename}: /health missed its deadline: {poller.late}"
+    late = poller.late
+    assert not late, f"{filename}: /health missed its deadline {len(late)} times: {late[:3]}"
