@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bz2
 import io
 import lzma
 import os
@@ -13,6 +14,8 @@ import zlib
 import bombs
 import pytest
 from dists import metadata_text, sdist_bytes, wheel_bytes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from packyard.index import archives, metadata, tarballs
 from packyard.index.filenames import Kind
@@ -488,6 +491,55 @@ def test_zip_member_shorter_than_declared_or_corrupt_is_refused() -> None:
     data[at] ^= 1
     with pytest.raises(MetadataError, match="CRC"):
         run(bytes(data), "foo-1.0-py3-none-any.whl", Kind.WHEEL)
+
+
+_TAR = tar_bytes({"foo-1.0/setup.py": b"", "foo-1.0/PKG-INFO": b"Name: foo\n"}, "w")
+SEEDS = [
+    ("foo-1.0-py3-none-any.whl", Kind.WHEEL, wheel_bytes("foo", "1.0")[1]),
+    ("foo-1.0.zip", Kind.SDIST, zip_bytes({"foo-1.0/PKG-INFO": b"Name: foo\n"})),
+    ("foo-1.0-py3.11.egg", Kind.EGG, zip_bytes({"EGG-INFO/PKG-INFO": b"Name: foo\n"})),
+    ("foo-1.0.tar", Kind.SDIST, _TAR),
+    ("foo-1.0.tar.gz", Kind.SDIST, zlib.compress(_TAR, 9, 31)),
+    ("foo-1.0.tar.bz2", Kind.SDIST, bz2.compress(_TAR)),
+    ("foo-1.0.tar.xz", Kind.SDIST, lzma.compress(_TAR)),
+]
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    seed=st.sampled_from(SEEDS),
+    edits=st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255), st.integers(0, 3)),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_a_damaged_archive_is_a_metadata_error_or_read(
+    seed: tuple[str, Kind, bytes], edits: list[tuple[float, int, int]]
+) -> None:
+    # Bytes overwritten, cut or inserted anywhere: the readers answer MetadataError or
+    # metadata; never another exception.
+    filename, kind, original = seed
+    data = bytearray(original)
+    for where, value, action in edits:
+        at = int(where * len(data))
+        if action == 0 and data:
+            data[min(at, len(data) - 1)] = value
+        elif action == 1:
+            del data[at : at + value]
+        else:
+            data[at:at] = bytes([value]) * (action * 7)
+    try:
+        got = run(bytes(data), filename, kind)
+    except MetadataError:
+        return
+    assert isinstance(got.body, bytes)
 
 
 # --- parse
