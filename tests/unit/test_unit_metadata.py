@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import bz2
 import io
+import lzma
 import os
 import tarfile
+import time
 import zipfile
+import zlib
 
+import bombs
 import pytest
 from dists import metadata_text, sdist_bytes, wheel_bytes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from packyard.index import metadata
+from packyard.index import archives, metadata, tarballs
 from packyard.index.filenames import Kind
 from packyard.index.metadata import CoreMetadata, Extracted, MetadataError, extract, parse
 
@@ -283,6 +290,256 @@ def test_metadata_error_is_a_value_error() -> None:
 )
 def test_only_wheels_are_servable(filename: str, kind: Kind, data: bytes, servable: bool) -> None:
     assert run(data, filename, kind).servable is servable
+
+
+# --- hostile archives: every bound is checked before anything is read or allocated
+
+TAR_CODECS = ["gz", "bz2", "xz"]
+
+
+@pytest.mark.parametrize("codec", TAR_CODECS)
+def test_tar_long_name_header_claiming_300_mib_is_refused(codec: str) -> None:
+    # tarfile read the claimed 300 MiB whole (653 MiB of memory for a 300 KB .tar.gz).
+    data = bombs.long_name_bomb(codec, claim_mib=300, data_mib=4)
+    with pytest.raises(MetadataError, match="GNU long name header claims 314,572,800 bytes"):
+        run(data, f"bomb-1.0.tar.{codec}", Kind.SDIST)
+
+
+@pytest.mark.parametrize("codec", TAR_CODECS)
+def test_tar_pax_header_claiming_300_mib_is_refused(codec: str) -> None:
+    data = bombs.compressed_zeros(codec, bombs.tar_header(b"PaxHeader", 300 << 20, b"x"), 4)
+    with pytest.raises(MetadataError, match="pax header claims 314,572,800 bytes"):
+        run(data, f"bomb-1.0.tar.{codec}", Kind.SDIST)
+
+
+def test_tar_pax_record_with_60000_digit_length_is_refused_at_once() -> None:
+    # An unpatched Python's tarfile ran a regular expression on it for seconds with the
+    # GIL held, then ignored the record and returned the PKG-INFO after it.
+    data = bombs.pax_digits_bomb(60_000)
+    started = time.monotonic()
+    with pytest.raises(MetadataError, match="pax header record has a malformed length"):
+        run(data, "bomb-1.0.tar.gz", Kind.SDIST)
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    "records",
+    [b"9 path=x", b"5 a=b\n", b"20 path=foo-1.0/PKG-INFO\n", b"06 pa\n", b"x path=y\n"],
+    ids=["no-newline", "too-short", "length-too-large", "no-equals", "not-digits"],
+)
+def test_tar_malformed_pax_records_are_refused(records: bytes) -> None:
+    body = bombs.tar_header(b"PaxHeader", len(records), b"x") + records
+    body += bytes(-len(records) % 512) + bombs.tar_file("foo-1.0/PKG-INFO", b"N\n")
+    with pytest.raises(MetadataError, match="pax header record"):
+        run(body + bytes(1024), "foo-1.0.tar", Kind.SDIST)
+
+
+def test_tar_pax_size_of_the_pkg_info_is_checked_before_reading() -> None:
+    record = bombs.pax_record(b"size", b"99999999999999")
+    body = bombs.tar_header(b"PaxHeader", len(record), b"x") + record + bytes(512 - len(record))
+    body += bombs.tar_file("foo-1.0/PKG-INFO", b"N\n") + bytes(1024)
+    with pytest.raises(MetadataError, match="PKG-INFO is larger than 8 MiB"):
+        run(body, "foo-1.0.tar", Kind.SDIST)
+
+
+def test_tar_pax_path_and_size_are_applied() -> None:
+    records = bombs.pax_record(b"path", b"foo-1.0/PKG-INFO") + bombs.pax_record(b"size", b"2")
+    body = bombs.tar_header(b"PaxHeader", len(records), b"x") + records
+    body += bytes(-len(records) % 512) + bombs.tar_header(b"foo-1.0/other", 512) + b"N\n"
+    body += bytes(510 + 1024)
+    assert run(body, "foo-1.0.tar", Kind.SDIST).body == b"N\n"
+
+
+@pytest.mark.parametrize("codec", TAR_CODECS)
+def test_decompression_bomb_stops_at_the_ratio_bound(codec: str) -> None:
+    # A member of zeros before the PKG-INFO: tarfile inflated all of it (1000 MiB here).
+    mib = 1000 if codec == "gz" else 48
+    data = bombs.inflate_bomb(codec, mib)
+    assert len(data) < 3 << 20
+    with pytest.raises(MetadataError, match="more than 200 times its compressed size"):
+        run(data, f"bomb-1.0.tar.{codec}", Kind.SDIST)
+
+
+def test_tar_walk_stops_at_the_unpacked_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    blobs = {f"foo-1.0/blob{i}": os.urandom(100_000) for i in range(3)}
+    data = tar_bytes({**blobs, "foo-1.0/PKG-INFO": b"N\n"})
+    assert run(data, "foo-1.0.tar.gz", Kind.SDIST).body == b"N\n"
+    monkeypatch.setattr(tarballs, "MAX_UNPACKED_BYTES", 200_000)
+    with pytest.raises(MetadataError, match="unpacks to more than 200,000 bytes"):
+        run(data, "foo-1.0.tar.gz", Kind.SDIST)
+
+
+def test_tar_member_claiming_more_than_the_unpacked_bound_is_refused() -> None:
+    body = bombs.tar_header(b"foo-1.0/huge", 1 << 40) + bytes(1024)
+    with pytest.raises(MetadataError, match="claims 1,099,511,627,776 bytes"):
+        run(body, "foo-1.0.tar", Kind.SDIST)
+
+
+def test_tar_extension_headers_are_bounded_in_total(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = b"foo-1.0/PKG-INFO".ljust(200, b"\0")
+    body = (bombs.tar_header(b"././@LongLink", len(name), b"L") + name + bytes(312)) * 3
+    body += bombs.tar_file("foo-1.0/PKG-INFO", b"N\n") + bytes(1024)
+    assert run(body, "foo-1.0.tar", Kind.SDIST).body == b"N\n"
+    monkeypatch.setattr(tarballs, "MAX_EXTENSION_TOTAL", 500)
+    with pytest.raises(MetadataError, match="in all"):
+        run(body, "foo-1.0.tar", Kind.SDIST)
+
+
+def test_xz_needing_more_memory_than_the_bound_is_refused() -> None:
+    tar = tar_bytes({"foo-1.0/PKG-INFO": b"N\n"}, "w")
+    assert run(lzma.compress(tar, preset=6), "foo-1.0.tar.xz", Kind.SDIST).body == b"N\n"
+    with pytest.raises(MetadataError, match="needs more than 40 MiB of memory"):
+        run(lzma.compress(tar, preset=9), "foo-1.0.tar.xz", Kind.SDIST)
+
+
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT])
+def test_tar_long_names_of_every_format_are_read(fmt: int) -> None:
+    top = "foo-1.0" + "/d" * 40  # a 'top' directory deeper than 100 characters
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=fmt) as tf:
+        for name, data in {f"{top}/x.py": b"", "foo-1.0/PKG-INFO": b"N\n"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    assert run(buf.getvalue(), "foo-1.0.tar.gz", Kind.SDIST).body == b"N\n"
+
+
+def test_tar_bad_checksum_is_not_a_tar() -> None:
+    data = bytearray(tar_bytes({"foo-1.0/PKG-INFO": b"N\n"}, "w"))
+    data[0] ^= 1
+    with pytest.raises(MetadataError, match="checksum"):
+        run(bytes(data), "foo-1.0.tar", Kind.SDIST)
+
+
+def test_concatenated_gzip_members_are_read_on() -> None:
+    tar = tar_bytes({"foo-1.0/a": b"x" * 1000, "foo-1.0/PKG-INFO": b"N\n"}, "w")
+    data = zlib.compress(tar[:1024], 9, 31) + zlib.compress(tar[1024:], 9, 31)
+    assert run(data, "foo-1.0.tar.gz", Kind.SDIST).body == b"N\n"
+
+
+@pytest.mark.parametrize(
+    ("entries", "size", "message"),
+    [
+        (1_000_000, 54 << 20, "lists 1,000,000 entries, more than 100,000"),
+        (1000, 20 << 20, "central directory is 20 MiB, more than 16 MiB"),
+        (70_000, 100 << 32, "central directory is"),
+    ],
+    ids=["zip64-million-entries", "huge-directory", "zip64-huge-directory"],
+)
+def test_zip_directory_bounds_come_from_the_end_record(
+    entries: int, size: int, message: str
+) -> None:
+    # zipfile parsed the whole central directory first (1M entries: 490 MiB, 20 s).
+    data = bombs.zip_claiming(entries, size)
+    for filename, kind in [
+        ("bomb-1.0-py3-none-any.whl", Kind.WHEEL),
+        ("bomb-1.0.zip", Kind.SDIST),
+        ("bomb-1.0-py3.11.egg", Kind.EGG),
+    ]:
+        with pytest.raises(MetadataError, match=message):
+            run(data, filename, kind)
+
+
+def test_zip_entry_count_bound_on_a_real_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = bombs.zip_many_entries(200_000)
+    assert len(data) < 10 << 20
+    with pytest.raises(MetadataError, match="lists 200,000 entries"):
+        run(data, "bomb-1.0-py3-none-any.whl", Kind.WHEEL)
+    files = {f"foo/{i}.py": b"" for i in range(9)} | {"foo-1.0.dist-info/METADATA": b"N\n"}
+    monkeypatch.setattr(archives, "MAX_ENTRIES", 10)
+    assert run(zip_bytes(files), "foo-1.0-py3-none-any.whl", Kind.WHEEL).body == b"N\n"
+    files["foo/extra.py"] = b""
+    with pytest.raises(MetadataError, match="lists 11 entries, more than 10"):
+        run(zip_bytes(files), "foo-1.0-py3-none-any.whl", Kind.WHEEL)
+
+
+def test_zip64_end_record_is_read() -> None:
+    filename, data = wheel_bytes("foo", "1.0")
+    zip64 = bombs.as_zip64(data)
+    assert zipfile.ZipFile(io.BytesIO(zip64)).namelist()  # still a valid zip
+    assert run(zip64, filename, Kind.WHEEL).body == metadata_text("foo", "1.0").encode()
+
+
+def test_zip_with_prepended_data_is_read() -> None:
+    filename, data = wheel_bytes("foo", "1.0")
+    got = run(b"#!/bin/sh\n" * 100 + data, filename, Kind.WHEEL)
+    assert got.body == metadata_text("foo", "1.0").encode()
+
+
+def test_zip_member_inflating_beyond_its_declared_size_is_refused() -> None:
+    data = bombs.zip_size_lies(actual_mib=16, declared=100)
+    assert len(data) < 100_000
+    with pytest.raises(MetadataError, match="inflates to more than its declared 100 bytes"):
+        run(data, "bomb-1.0-py3-none-any.whl", Kind.WHEEL)
+
+
+def test_zip_member_declaring_a_huge_compressed_size_is_refused() -> None:
+    data = bytearray(zip_bytes({"foo-1.0.dist-info/METADATA": b"N\n"}))
+    central = data.rindex(b"PK\x01\x02")
+    data[central + 20 : central + 24] = (1 << 30).to_bytes(4, "little")
+    with pytest.raises(MetadataError, match="declares 1,073,741,824 compressed bytes"):
+        run(bytes(data), "foo-1.0-py3-none-any.whl", Kind.WHEEL)
+
+
+def test_zip_member_shorter_than_declared_or_corrupt_is_refused() -> None:
+    body = b"Name: foo\n"
+    stored = io.BytesIO()
+    with zipfile.ZipFile(stored, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("foo-1.0.dist-info/METADATA", body)
+    data = bytearray(stored.getvalue())
+    at = data.index(body)
+    data[at] ^= 1
+    with pytest.raises(MetadataError, match="CRC"):
+        run(bytes(data), "foo-1.0-py3-none-any.whl", Kind.WHEEL)
+
+
+_TAR = tar_bytes({"foo-1.0/setup.py": b"", "foo-1.0/PKG-INFO": b"Name: foo\n"}, "w")
+SEEDS = [
+    ("foo-1.0-py3-none-any.whl", Kind.WHEEL, wheel_bytes("foo", "1.0")[1]),
+    ("foo-1.0.zip", Kind.SDIST, zip_bytes({"foo-1.0/PKG-INFO": b"Name: foo\n"})),
+    ("foo-1.0-py3.11.egg", Kind.EGG, zip_bytes({"EGG-INFO/PKG-INFO": b"Name: foo\n"})),
+    ("foo-1.0.tar", Kind.SDIST, _TAR),
+    ("foo-1.0.tar.gz", Kind.SDIST, zlib.compress(_TAR, 9, 31)),
+    ("foo-1.0.tar.bz2", Kind.SDIST, bz2.compress(_TAR)),
+    ("foo-1.0.tar.xz", Kind.SDIST, lzma.compress(_TAR)),
+]
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    seed=st.sampled_from(SEEDS),
+    edits=st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255), st.integers(0, 3)),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_a_damaged_archive_is_a_metadata_error_or_read(
+    seed: tuple[str, Kind, bytes], edits: list[tuple[float, int, int]]
+) -> None:
+    # Bytes overwritten, cut or inserted anywhere: the readers answer MetadataError or
+    # metadata; never another exception.
+    filename, kind, original = seed
+    data = bytearray(original)
+    for where, value, action in edits:
+        at = int(where * len(data))
+        if action == 0 and data:
+            data[min(at, len(data) - 1)] = value
+        elif action == 1:
+            del data[at : at + value]
+        else:
+            data[at:at] = bytes([value]) * (action * 7)
+    try:
+        got = run(bytes(data), filename, kind)
+    except MetadataError:
+        return
+    assert isinstance(got.body, bytes)
 
 
 # --- parse

@@ -6,26 +6,27 @@ byte at ``<file URL>.metadata``; for an sdist it is ``<top>/PKG-INFO`` and for a
 ``.metadata`` file: PEP 658 metadata must be what the installed distribution will
 have, and an sdist's build may change it).
 
-Archives come from anyone who can upload, so reading is bounded: a metadata file larger
-than ``MAX_METADATA_BYTES`` or an archive that needs more than ``MAX_MEMBERS`` entries
-to find it is treated as "no readable metadata", never read whole.
+Archives come from anyone who can upload, so reading is bounded whatever they hold:
+``archives.py`` (zip) and ``tarballs.py`` (tar, plain or compressed) check each size
+before they read or allocate; a metadata file larger than ``MAX_METADATA_BYTES`` or an
+archive that needs more than ``MAX_MEMBERS`` members to find it is treated as "no
+readable metadata", never read whole. docs/security.md lists every bound.
 """
 
 from __future__ import annotations
 
 import email.parser
 import email.policy
-import tarfile
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO
 
+from packyard.index import archives, tarballs
 from packyard.index.filenames import Kind
 from packyard.index.names import normalize
 
 MAX_METADATA_BYTES = 8 << 20
-MAX_MEMBERS = 10_000
+MAX_MEMBERS = 100_000  # tar members walked; zip entries: archives.MAX_ENTRIES
 
 
 class MetadataError(ValueError):
@@ -40,70 +41,47 @@ class Extracted:
     servable: bool  # True for a wheel's METADATA (PEP 658); False for PKG-INFO
 
 
-def _read_limited(fh: IO[bytes], what: str) -> bytes:
-    body = fh.read(MAX_METADATA_BYTES + 1)
-    if len(body) > MAX_METADATA_BYTES:
-        raise MetadataError(f"{what} is larger than {MAX_METADATA_BYTES} bytes")
-    return body
+def _dist_info_project(name: str) -> str:
+    return normalize(name.split("/")[0][: -len(".dist-info")].rpartition("-")[0])
 
 
 def _wheel_metadata(fh: IO[bytes], project: str) -> bytes:
-    with zipfile.ZipFile(fh) as archive:
-        infos = archive.infolist()
-        if len(infos) > MAX_MEMBERS * 10:
-            raise MetadataError("the wheel has too many entries")
-        candidates = [
-            info
-            for info in infos
-            if info.filename.count("/") == 1
-            and info.filename.endswith(".dist-info/METADATA")
-            and not info.is_dir()
-        ]
-        if len(candidates) > 1:
-            # PEP 427: the .dist-info directory is named after the project.
-            candidates = [
-                info
-                for info in candidates
-                if normalize(info.filename.split("/")[0][: -len(".dist-info")].rpartition("-")[0])
-                == project
-            ]
-        if len(candidates) != 1:
-            raise MetadataError("the wheel has no single .dist-info/METADATA")
-        info = candidates[0]
-        if info.file_size > MAX_METADATA_BYTES:
-            raise MetadataError(f"METADATA is larger than {MAX_METADATA_BYTES} bytes")
-        with archive.open(info) as member:
-            return _read_limited(member, "METADATA")
+    candidates = archives.zip_entries(
+        fh, lambda name: name.count("/") == 1 and name.endswith(".dist-info/METADATA")
+    )
+    if len(candidates) > 1:
+        # PEP 427: the .dist-info directory is named after the project.
+        candidates = [c for c in candidates if _dist_info_project(c.name) == project]
+    if len(candidates) != 1:
+        raise MetadataError("the wheel has no single .dist-info/METADATA")
+    return archives.zip_read(fh, candidates[0], MAX_METADATA_BYTES)
 
 
 def _zip_pkg_info(fh: IO[bytes], egg: bool) -> bytes:
-    with zipfile.ZipFile(fh) as archive:
-        for info in archive.infolist()[: MAX_MEMBERS * 10]:
-            parts = info.filename.split("/")
-            wanted = parts == ["EGG-INFO", "PKG-INFO"] if egg else len(parts) == 2
-            if wanted and parts[-1] == "PKG-INFO" and not info.is_dir():
-                if info.file_size > MAX_METADATA_BYTES:
-                    raise MetadataError(f"PKG-INFO is larger than {MAX_METADATA_BYTES} bytes")
-                with archive.open(info) as member:
-                    return _read_limited(member, "PKG-INFO")
-    raise MetadataError("no PKG-INFO at the top of the archive")
+    def wanted(name: str) -> bool:
+        parts = name.split("/")
+        return (
+            parts == ["EGG-INFO", "PKG-INFO"] if egg else len(parts) == 2 and parts[1] == "PKG-INFO"
+        )
+
+    candidates = archives.zip_entries(fh, wanted)
+    if not candidates:
+        raise MetadataError("no PKG-INFO at the top of the archive")
+    return archives.zip_read(fh, candidates[0], MAX_METADATA_BYTES)
+
+
+def _is_top_pkg_info(name: str) -> bool:
+    parts = name.lstrip("./").split("/")
+    return len(parts) == 2 and parts[1] == "PKG-INFO"
 
 
 def _tar_pkg_info(fh: IO[bytes]) -> bytes:
-    # Streaming mode ("r|*"): members are read in order, nothing is extracted to disk.
-    with tarfile.open(fileobj=fh, mode="r|*") as archive:
-        for count, member in enumerate(archive):
-            if count >= MAX_MEMBERS:
-                break
-            parts = member.name.lstrip("./").split("/")
-            if len(parts) == 2 and parts[1] == "PKG-INFO" and member.isfile():
-                if member.size > MAX_METADATA_BYTES:
-                    raise MetadataError(f"PKG-INFO is larger than {MAX_METADATA_BYTES} bytes")
-                extracted = archive.extractfile(member)
-                if extracted is None:
-                    break
-                return _read_limited(extracted, "PKG-INFO")
-    raise MetadataError("no PKG-INFO at the top of the archive")
+    body = tarballs.tar_member(fh, _is_top_pkg_info, MAX_METADATA_BYTES, MAX_MEMBERS)
+    if body is None:
+        raise MetadataError(
+            f"no PKG-INFO at the top of the archive (in its first {MAX_MEMBERS:,} members)"
+        )
+    return body
 
 
 def extract(fh: IO[bytes], filename: str, kind: Kind, project: str) -> Extracted:
@@ -122,10 +100,9 @@ def extract(fh: IO[bytes], filename: str, kind: Kind, project: str) -> Extracted
         return Extracted(_tar_pkg_info(fh), servable=False)
     except MetadataError:
         raise
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as exc:
-        raise MetadataError(f"unreadable archive: {exc}") from None
-    except (RuntimeError, NotImplementedError) as exc:
-        # zipfile: encrypted members, unsupported compression methods
+    except archives.ArchiveError as exc:
+        raise MetadataError(str(exc)) from None
+    except (OSError, ValueError, EOFError) as exc:
         raise MetadataError(f"unreadable archive: {exc}") from None
 
 
