@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -472,7 +472,12 @@ def parse_deadline(text: str) -> float:
 # The options of `pypi-server update` that also have an environment variable: the
 # upload limit is shared with `run` (a download is capped as an upload would be).
 UPDATE_OPTIONS: tuple[Option, ...] = (
-    OPTIONS_BY_DEST["max_upload_size"],
+    replace(
+        OPTIONS_BY_DEST["max_upload_size"],
+        help="Largest file to download (bytes, or with K, M, G, T), also when the index "
+        "gives no size: a download stops at one byte more than this or than the size the "
+        "index gives.",
+    ),
     Option(
         "download_deadline",
         ("--download-deadline",),

@@ -365,6 +365,8 @@ def test_missing_ignore_file_is_a_usage_error(local: Path, home: Path) -> None:
         (["--index-url", "ftp://example.invalid/simple/"], "--index-url"),
         (["--bogus"], "--bogus"),
         (["--timeout", "0"], "--timeout"),
+        (["--download-deadline", "0"], "--download-deadline"),
+        (["--max-upload-size", "lots"], "--max-upload-size"),
         (["-d", "/nonexistent/dir"], "download directory"),
         (["/nonexistent/packages"], "packages directory"),
     ],
@@ -374,6 +376,20 @@ def test_usage_errors(args: list[str], fragment: str, home: Path, local: Path) -
     assert result.returncode == 2, result
     [line] = error_lines(result)
     assert fragment in line
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("PYPISERVER_DOWNLOAD_DEADLINE", "soon"), ("PYPISERVER_MAX_UPLOAD_SIZE", "0")],
+)
+def test_bad_environment_values_are_usage_errors(
+    variable: str, value: str, home: Path, local: Path
+) -> None:
+    result = run_update(local, home=home, env={variable: value})
+    assert result.returncode == 2, result
+    [line] = error_lines(result)
+    assert f"environment variable {variable}" in line
+    assert result.stdout == ""
 
 
 def test_a_update_is_still_an_option_of_run(tmp_path: Path, home: Path) -> None:
@@ -671,8 +687,10 @@ def test_a_file_the_index_says_is_too_large_is_not_requested(
     assert files_under(packages) == {"alpha-1.0-py3-none-any.whl"}
 
 
-@pytest.mark.parametrize("where", ["page-headers", "file-headers", "file-body"])
-@pytest.mark.parametrize("how", ["option", "environment"])
+@pytest.mark.parametrize(
+    ("where", "how"),
+    [("page-headers", "option"), ("file-headers", "option"), ("file-body", "environment")],
+)
 def test_a_trickle_is_cut_off_at_the_download_deadline(
     hostile: Hostile, tmp_path: Path, home: Path, where: str, how: str
 ) -> None:
@@ -692,14 +710,14 @@ def test_a_trickle_is_cut_off_at_the_download_deadline(
     args: list[str | Path] = ["-x", "--timeout", "5", "--index-url", hostile.url + prefix + "/"]
     env = {}
     if how == "option":
-        args += ["--download-deadline", "1.5"]
+        args += ["--download-deadline", "1"]
     else:
-        env["PYPISERVER_DOWNLOAD_DEADLINE"] = "1.5"
+        env["PYPISERVER_DOWNLOAD_DEADLINE"] = "1"
     result = run_update(*args, packages, home=home, timeout=20, env=env)
     assert result.returncode == 1, result
     [line] = error_lines(result)
     url = hostile.url.rstrip("/") + (page if where == "page-headers" else path)
-    assert f"{url}: not finished after 1.5 s, cut off (--download-deadline)" in line
+    assert f"{url}: not finished after 1 s, cut off (--download-deadline)" in line
     assert files_under(packages) == {"alpha-1.0-py3-none-any.whl"}
 
 
