@@ -6,6 +6,9 @@ upstream index's project page (PEP 691 JSON, or PEP 503 HTML when that is what c
 back); without ``-x`` the updates are only listed. With ``-x`` the chosen files of each
 newer release are streamed into a hidden staging file beside their target, checked
 against the index's digest, then linked into place (never over an existing file).
+Every request goes through ``fetch``: http(s) only, a wall-clock deadline, and no
+more bytes than the index's size or ``--max-upload-size``. Each run first removes the
+staging files a killed run left where it may download.
 
 The parsing and selection functions are pure; ``main`` does the printing.
 """
@@ -56,7 +59,6 @@ DEFAULT_TIMEOUT = 30.0  # seconds, per connection attempt and per read
 _DEFAULTS = {option.dest: option.default for option in UPDATE_OPTIONS}
 DEFAULT_DEADLINE: float = _DEFAULTS["download_deadline"]  # seconds, per page or file
 DEFAULT_MAX_SIZE: int = _DEFAULTS["max_upload_size"]
-CHUNK = 1 << 16
 MAX_PAGE = 64 << 20  # a project page larger than this is not a project page
 WORKERS = 8  # project pages fetched at once
 # The digests we can check, strongest and most common first.
