@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -459,6 +459,39 @@ OPTIONS: tuple[Option, ...] = (
 OPTIONS_BY_DEST = {o.dest: o for o in OPTIONS}
 
 
+def parse_deadline(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 86_400:
+        raise ValueError(f"must be more than 0 and at most 86400 seconds: {text!r}")
+    return value
+
+
+# The options of `pypi-server update` that also have an environment variable: the
+# upload limit is shared with `run` (a download is capped as an upload would be).
+UPDATE_OPTIONS: tuple[Option, ...] = (
+    replace(
+        OPTIONS_BY_DEST["max_upload_size"],
+        help="Largest file to download (bytes, or with K, M, G, T), also when the index "
+        "gives no size: a download stops at one byte more than this or than the size the "
+        "index gives.",
+    ),
+    Option(
+        "download_deadline",
+        ("--download-deadline",),
+        "Most seconds one download (a project page or a file) may take, from connecting "
+        "to the last byte; a slower one is cut off and reported. A bound on a server that "
+        "trickles bytes, which --timeout (per read) never ends.",
+        default=900.0,
+        parse=parse_deadline,
+        metavar="SECONDS",
+        doc_default="900 (15 minutes)",
+    ),
+)
+
+
 @dataclass(frozen=True)
 class IgnoredOption:
     """A pypiserver option packyard accepts (so existing command lines keep working)
@@ -575,10 +608,12 @@ class Config:
         )
 
 
-def from_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """Option values and directories from PYPISERVER_* variables; raises ConfigError."""
+def values_from_environment(
+    environ: Mapping[str, str], options: Sequence[Option] = OPTIONS
+) -> dict[str, Any]:
+    """The values of ``options`` set by PYPISERVER_* variables; raises ConfigError."""
     values: dict[str, Any] = {}
-    for option in OPTIONS:
+    for option in options:
         raw = environ.get(option.env)
         if raw is None or (raw == "" and option.kind != "flag"):
             continue
@@ -586,6 +621,12 @@ def from_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], tuple[
             values[option.dest] = option.parse(raw)
         except ValueError as exc:
             raise ConfigError(f"environment variable {option.env}: {exc}") from None
+    return values
+
+
+def from_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Option values and directories from PYPISERVER_* variables; raises ConfigError."""
+    values = values_from_environment(environ)
     dirs: tuple[str, ...] = ()
     raw_dirs = environ.get(PACKAGES_ENV)
     if raw_dirs:
@@ -602,6 +643,14 @@ def _doc_default(option: Option) -> str:
     if option.kind == "flag":
         return "off"
     return str(option.default)
+
+
+def _row(option: Option) -> str:
+    flags = ", ".join(
+        f"`{flag}{' ' + option.metavar if option.metavar else ''}`" for flag in option.flags
+    )
+    help_text = option.help.replace("|", "\\|")
+    return f"| {flags} | `{option.env}` | {_doc_default(option)} | {help_text} |"
 
 
 def render_markdown() -> str:
@@ -628,12 +677,7 @@ def render_markdown() -> str:
         "| option | environment variable | default | meaning |",
         "|---|---|---|---|",
     ]
-    for option in OPTIONS:
-        flags = ", ".join(
-            f"`{flag}{' ' + option.metavar if option.metavar else ''}`" for flag in option.flags
-        )
-        help_text = option.help.replace("|", "\\|")
-        lines.append(f"| {flags} | `{option.env}` | {_doc_default(option)} | {help_text} |")
+    lines += [_row(option) for option in OPTIONS]
     lines += [
         f"| `PACKAGES_DIR ...` (positional) | `{PACKAGES_ENV}` (several separated by `:`) "
         f"| `{DEFAULT_PACKAGES_DIR}` | Directories to serve, searched recursively. All are "
@@ -652,6 +696,16 @@ def render_markdown() -> str:
         "  `/favicon.ico`.",
         "- `-v` logs one line per request: client address, method, path, status, bytes,",
         "  duration (the time the server took to produce the response).",
+        "",
+        "## `pypi-server update`",
+        "",
+        "These options of `pypi-server update` (docs/update.md) can also be set by an",
+        "environment variable; `PYPISERVER_MAX_UPLOAD_SIZE` is the one `run` reads, so a",
+        "download is capped as an upload would be.",
+        "",
+        "| option | environment variable | default | meaning |",
+        "|---|---|---|---|",
+        *(_row(option) for option in UPDATE_OPTIONS),
         "",
         "## pypiserver options that are accepted and ignored",
         "",

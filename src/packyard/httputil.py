@@ -119,8 +119,17 @@ def base_url(environ: Mapping[str, object]) -> str:
         port = str(environ.get("SERVER_PORT", ""))
         if port and port != {"http": "80", "https": "443"}.get(scheme):
             host += ":" + port
-    prefix = quote(str(environ.get("SCRIPT_NAME", "")).rstrip("/"))
-    return f"{scheme}://{host}{prefix}/"
+    return f"{scheme}://{host}{encoded_path(str(environ.get('SCRIPT_NAME', '')).rstrip('/'))}/"
+
+
+def encoded_path(wsgi_path: str) -> str:
+    """A WSGI path (decoded, one latin-1 character per byte) percent-encoded once, the
+    characters a path segment may hold as they are (``/my index`` -> ``/my%20index``)."""
+    try:
+        raw = wsgi_path.encode("latin-1")
+    except UnicodeEncodeError:  # not from a WSGI server; take it as text
+        raw = wsgi_path.encode("utf-8")
+    return quote(raw, safe="/!$&'()*+,;=:@~")
 
 
 def _weighted(header: str) -> list[tuple[str, float]]:

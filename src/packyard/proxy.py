@@ -17,6 +17,11 @@ when configured, so a plain set-up pays nothing per request):
 
 Everything else in the application links relatively, so it is right under any
 prefix without knowing it.
+
+Prefixes are given percent-encoded (``/my%20index``), as they appear in URLs; WSGI's
+PATH_INFO and SCRIPT_NAME are decoded (each byte one latin-1 character). So a prefix
+is decoded once (``wsgi_path``) to be compared with PATH_INFO and put into SCRIPT_NAME,
+and ``httputil.base_url`` encodes SCRIPT_NAME once to render it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 StartResponse = Callable[..., Any]
 App = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -81,10 +87,18 @@ def parse_base_path(text: str) -> str:
     if (
         "//" in value
         or not _PREFIX.match(value)
-        or any(seg in (".", "..") for seg in value.split("/"))
+        or any(seg in (".", "..") for seg in wsgi_path(value).split("/"))
     ):
         raise ValueError(f"not a usable path prefix: {text!r} (e.g. /pypi)")
+    if "%2f" in value.lower():
+        raise ValueError(f"an encoded '/' (%2F) in a path prefix is ambiguous: {text!r}")
     return value
+
+
+def wsgi_path(encoded: str) -> str:
+    """A percent-encoded path as WSGI gives paths: decoded, one latin-1 character per
+    byte (``/my%20index`` -> ``/my index``)."""
+    return unquote_to_bytes(encoded).decode("latin-1")
 
 
 def _last(value: str) -> str:
@@ -109,7 +123,8 @@ class Forwarded:
         self.networks: tuple[Network, ...] = (
             () if self.trust_all else tuple(ipaddress.ip_network(n) for n in trusted)
         )
-        self.base_path = base_path
+        self.base_path = base_path  # percent-encoded, for messages and Locations
+        self.base_match = wsgi_path(base_path)  # decoded, as PATH_INFO is
 
     def trusts(self, peer: object) -> bool:
         if self.trust_all:
@@ -125,7 +140,7 @@ class Forwarded:
                 return _answer(start_response, "400 Bad Request", f"Bad Request: {exc}")
         if self.base_path:
             path = str(environ.get("PATH_INFO", ""))
-            if path == self.base_path:
+            if path == self.base_match:
                 # Relative, so it also holds under a prefix a proxy added in front.
                 location = self.base_path.rsplit("/", 1)[-1] + "/"
                 query = environ.get("QUERY_STRING")
@@ -135,14 +150,14 @@ class Forwarded:
                     f"Moved Permanently: {self.base_path}/",
                     Location=location + (f"?{query}" if query else ""),
                 )
-            if not path.startswith(self.base_path + "/"):
+            if not path.startswith(self.base_match + "/"):
                 return _answer(
                     start_response,
                     "404 Not Found",
                     f"Not Found: this index is served under {self.base_path}/",
                 )
-            environ["SCRIPT_NAME"] = str(environ.get("SCRIPT_NAME", "")) + self.base_path
-            environ["PATH_INFO"] = path[len(self.base_path) :]
+            environ["SCRIPT_NAME"] = str(environ.get("SCRIPT_NAME", "")) + self.base_match
+            environ["PATH_INFO"] = path[len(self.base_match) :]
         return self.app(environ, start_response)
 
     def take_in(self, environ: dict[str, Any]) -> None:
@@ -198,7 +213,7 @@ class Forwarded:
         if explicit:
             prefix = _checked_prefix(_last(str(explicit)), "X-Forwarded-Prefix")
         if prefix:
-            environ["SCRIPT_NAME"] = prefix + str(environ.get("SCRIPT_NAME", ""))
+            environ["SCRIPT_NAME"] = wsgi_path(prefix) + str(environ.get("SCRIPT_NAME", ""))
 
 
 def _checked_prefix(value: str, header: str) -> str:

@@ -6,6 +6,9 @@ upstream index's project page (PEP 691 JSON, or PEP 503 HTML when that is what c
 back); without ``-x`` the updates are only listed. With ``-x`` the chosen files of each
 newer release are streamed into a hidden staging file beside their target, checked
 against the index's digest, then linked into place (never over an existing file).
+Every request goes through ``fetch``: http(s) only, a wall-clock deadline, and no
+more bytes than the index's size or ``--max-upload-size``. Each run first removes the
+staging files a killed run left where it may download.
 
 The parsing and selection functions are pure; ``main`` does the printing.
 """
@@ -25,7 +28,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from http.client import HTTPException
@@ -35,19 +38,27 @@ from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
 from packyard import __version__
-from packyard.cli import PROG, UsageError, _fail, _Parser
-from packyard.config import DEFAULT_PACKAGES_DIR, parse_url
+from packyard.cli import PROG, UsageError, _converter, _fail, _Parser
+from packyard.config import (
+    DEFAULT_PACKAGES_DIR,
+    UPDATE_OPTIONS,
+    parse_url,
+    values_from_environment,
+)
 from packyard.errors import ConfigError, read_text_file
+from packyard.fetch import Deadline, FetchError, TooLarge, opener, read_bounded
 from packyard.index.filenames import Kind, NotADistribution, ParsedFilename, parse_filename
 from packyard.index.model import Distribution
 from packyard.index.names import normalize
 from packyard.storage.directory import Root, scan
-from packyard.upload import UploadError, check_filename, open_staging
+from packyard.upload import UploadError, check_filename, cleanup_staging, open_staging
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple/"
 ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
 DEFAULT_TIMEOUT = 30.0  # seconds, per connection attempt and per read
-CHUNK = 1 << 16
+_DEFAULTS = {option.dest: option.default for option in UPDATE_OPTIONS}
+DEFAULT_DEADLINE: float = _DEFAULTS["download_deadline"]  # seconds, per page or file
+DEFAULT_MAX_SIZE: int = _DEFAULTS["max_upload_size"]
 MAX_PAGE = 64 << 20  # a project page larger than this is not a project page
 WORKERS = 8  # project pages fetched at once
 # The digests we can check, strongest and most common first.
@@ -355,9 +366,12 @@ class Index:
     user: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout: float = DEFAULT_TIMEOUT
+    deadline: float = DEFAULT_DEADLINE
 
     @classmethod
-    def from_url(cls, text: str, timeout: float = DEFAULT_TIMEOUT) -> Index:
+    def from_url(
+        cls, text: str, timeout: float = DEFAULT_TIMEOUT, deadline: float = DEFAULT_DEADLINE
+    ) -> Index:
         parts = urllib.parse.urlsplit(text)
         netloc = parts.hostname or ""
         if ":" in netloc:
@@ -368,12 +382,13 @@ class Index:
         url = urllib.parse.urlunsplit((parts.scheme, netloc, path, parts.query, ""))
         user = urllib.parse.unquote(parts.username) if parts.username is not None else None
         password = urllib.parse.unquote(parts.password) if parts.password is not None else None
-        return cls(url, user, password, timeout)
+        return cls(url, user, password, timeout, deadline)
 
     def page_url(self, project: str) -> str:
         return urllib.parse.urljoin(self.url, urllib.parse.quote(project) + "/")
 
-    def opener(self) -> urllib.request.OpenerDirector:
+    def opener(self, deadline: Deadline) -> urllib.request.OpenerDirector:
+        """An opener for one request: http(s) only, its sockets watched by ``deadline``."""
         handlers: list[urllib.request.BaseHandler] = []
         if self.user is not None:
             manager = urllib.request.HTTPPasswordMgrWithPriorAuth()
@@ -387,7 +402,7 @@ class Index:
                 is_authenticated=True,
             )
             handlers.append(urllib.request.HTTPBasicAuthHandler(manager))
-        return urllib.request.build_opener(*handlers)
+        return opener(deadline, handlers)
 
 
 def _request(url: str, accept: str) -> urllib.request.Request:
@@ -400,6 +415,8 @@ def _request(url: str, accept: str) -> urllib.request.Request:
 
 
 def _network_error(url: str, exc: BaseException, timeout: float) -> UpdateError:
+    if isinstance(exc, FetchError):
+        return UpdateError(exc.message)
     if isinstance(exc, urllib.error.HTTPError):
         hint = ""
         if exc.code in (401, 403):
@@ -418,7 +435,13 @@ def _network_error(url: str, exc: BaseException, timeout: float) -> UpdateError:
     return UpdateError(f"{url}: {exc or type(exc).__name__}")
 
 
-_NETWORK_ERRORS = (OSError, HTTPException, ValueError)
+_NETWORK_ERRORS = (OSError, HTTPException, ValueError, FetchError)
+
+
+def _too_late(url: str, deadline: Deadline) -> UpdateError:
+    return UpdateError(
+        f"{url}: not finished after {deadline.seconds:g} s, cut off (--download-deadline)"
+    )
 
 
 def _is_json(content_type: str) -> bool:
@@ -428,20 +451,25 @@ def _is_json(content_type: str) -> bool:
 def fetch_page(index: Index, project: str) -> list[RemoteFile] | None:
     """The files on the project's page; None when the index does not know it (404/410)."""
     url = index.page_url(project)
-    try:
-        with index.opener().open(_request(url, ACCEPT), timeout=index.timeout) as resp:
-            final_url = resp.geturl()
-            raw_type = resp.headers.get("Content-Type")
-            content_type = resp.headers.get_content_type() if raw_type else "text/html"
-            charset = resp.headers.get_content_charset() or "utf-8"
-            body = resp.read(MAX_PAGE + 1)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        if exc.code in (404, 410):
-            return None
-        raise _network_error(url, exc, index.timeout) from None
-    except _NETWORK_ERRORS as exc:
-        raise _network_error(url, exc, index.timeout) from None
+    with Deadline(index.deadline) as deadline:
+        try:
+            with index.opener(deadline).open(_request(url, ACCEPT), timeout=index.timeout) as resp:
+                final_url = resp.geturl()
+                raw_type = resp.headers.get("Content-Type")
+                content_type = resp.headers.get_content_type() if raw_type else "text/html"
+                charset = resp.headers.get_content_charset() or "utf-8"
+                body = resp.read(MAX_PAGE + 1)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            if exc.code in (404, 410):
+                return None
+            raise _network_error(url, exc, index.timeout) from None
+        except _NETWORK_ERRORS as exc:
+            if deadline.expired:
+                raise _too_late(url, deadline) from None
+            raise _network_error(url, exc, index.timeout) from None
+    if deadline.expired:
+        raise _too_late(url, deadline)
     if len(body) > MAX_PAGE:
         raise UpdateError(f"{url}: the page is larger than {MAX_PAGE} bytes")
     try:
@@ -477,39 +505,82 @@ def _store(out: IO[bytes], chunk: bytes | None, path: str) -> None:
         raise UpdateError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def download(index: Index, file: RemoteFile, directory: str) -> tuple[bool, int]:
+def _limit(file: RemoteFile, announced: int | None, max_size: int) -> int:
+    """The most bytes to accept for ``file``: the index's size, else the server's
+    Content-Length, and never more than ``max_size``; raises UpdateError when what
+    is announced cannot be accepted."""
+    name = file.filename
+    if file.size is not None and announced is not None and announced != file.size:
+        raise UpdateError(
+            f"{name}: the server announces {announced} bytes, the index says {file.size}"
+        )
+    expected = file.size if file.size is not None else announced
+    if expected is not None and expected > max_size:
+        raise UpdateError(
+            f"{name}: {expected} bytes, more than --max-upload-size ({max_size}); not downloaded"
+        )
+    return expected if expected is not None else max_size
+
+
+def _receive(index: Index, file: RemoteFile, write: Callable[[bytes], None], max_size: int) -> int:
+    """Stream ``file`` into ``write`` within the deadline and the size limit; its size."""
+    with Deadline(index.deadline) as deadline:
+        try:
+            request = _request(file.url, "*/*")
+            with index.opener(deadline).open(request, timeout=index.timeout) as resp:
+                limit = _limit(file, resp.length, max_size)
+                try:
+                    size = read_bounded(resp, limit, write)
+                except TooLarge:
+                    source = "the index's size" if file.size is not None else "--max-upload-size"
+                    raise UpdateError(
+                        f"{file.filename}: more than {limit} bytes ({source}); cut off there, "
+                        "not stored"
+                    ) from None
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            raise _network_error(file.url, exc, index.timeout) from None
+        except _NETWORK_ERRORS as exc:
+            if deadline.expired:
+                raise _too_late(file.url, deadline) from None
+            raise _network_error(file.url, exc, index.timeout) from None
+    if deadline.expired:
+        raise _too_late(file.url, deadline)
+    if file.size is not None and size != file.size:
+        raise UpdateError(f"{file.filename}: {size} bytes received, the index says {file.size}")
+    return size
+
+
+def download(
+    index: Index, file: RemoteFile, directory: str, max_size: int = DEFAULT_MAX_SIZE
+) -> tuple[bool, int]:
     """Download ``file`` into ``directory``; (whether it was stored, its size).
 
     Not stored (False) when a file of that name is already there. Raises UpdateError
-    when the download fails or the digest or size does not match; nothing is left.
+    when the download fails, takes longer than the index's deadline, is larger than
+    its announced size or ``max_size``, or the digest or size does not match; nothing
+    is left.
     """
     target = os.path.join(directory, file.filename)
     if os.path.lexists(target):
         return False, os.path.getsize(target) if os.path.isfile(target) else 0
+    _limit(file, None, max_size)  # refuse what the index says is too large, unopened
     digest = file.digest()
     hasher = hashlib.new(digest[0]) if digest else None
     try:
         staged, out = _open_staging(directory)
     except OSError as exc:
         raise UpdateError(f"cannot write in {directory}: {exc.strerror or exc}") from None
-    size = 0
+
+    def write(chunk: bytes) -> None:
+        _store(out, chunk, staged)
+        if hasher is not None:
+            hasher.update(chunk)
+
     try:
         with out:
-            try:
-                with index.opener().open(_request(file.url, "*/*"), timeout=index.timeout) as resp:
-                    while chunk := resp.read(CHUNK):
-                        _store(out, chunk, staged)
-                        size += len(chunk)
-                        if hasher is not None:
-                            hasher.update(chunk)
-            except urllib.error.HTTPError as exc:
-                exc.close()
-                raise _network_error(file.url, exc, index.timeout) from None
-            except _NETWORK_ERRORS as exc:
-                raise _network_error(file.url, exc, index.timeout) from None
+            size = _receive(index, file, write, max_size)
             _store(out, None, staged)
-        if file.size is not None and size != file.size:
-            raise UpdateError(f"{file.filename}: {size} bytes received, the index says {file.size}")
         if (
             digest is not None
             and hasher is not None
@@ -640,6 +711,15 @@ def build_update_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TIMEOUT,
         help=f"give up on a connection or a read after SECONDS (default {DEFAULT_TIMEOUT:g})",
     )
+    for option in UPDATE_OPTIONS:  # also set by environment variables: see settings_from
+        parser.add_argument(
+            *option.flags,
+            dest=option.dest,
+            type=_converter(option),
+            metavar=option.metavar,
+            help=f"{option.help} (default {option.doc_default or option.default}; "
+            f"environment variable {option.env})",
+        )
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="one line per project instead of a mark"
     )
@@ -661,10 +741,20 @@ class Settings:
     download_dir: str | None
     ignored: frozenset[str]
     verbose: bool
+    max_size: int = DEFAULT_MAX_SIZE
 
 
-def settings_from(namespace: argparse.Namespace) -> Settings:
+def settings_from(
+    namespace: argparse.Namespace, environ: Mapping[str, str] = os.environ
+) -> Settings:
     """Check the arguments; raises UsageError with a one-line message."""
+    try:
+        values = {**_DEFAULTS, **values_from_environment(environ, UPDATE_OPTIONS)}
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    for option in UPDATE_OPTIONS:  # the command line wins over the environment
+        if getattr(namespace, option.dest) is not None:
+            values[option.dest] = getattr(namespace, option.dest)
     roots = []
     for given in namespace.packages_dirs or [DEFAULT_PACKAGES_DIR]:
         path = os.path.abspath(os.path.expanduser(given))
@@ -672,7 +762,9 @@ def settings_from(namespace: argparse.Namespace) -> Settings:
             raise UsageError(f"packages directory {given} does not exist or is not a directory")
         roots.append(path)
     try:
-        index = Index.from_url(parse_url(namespace.index_url), namespace.timeout)
+        index = Index.from_url(
+            parse_url(namespace.index_url), namespace.timeout, values["download_deadline"]
+        )
     except ValueError as exc:
         raise UsageError(f"--index-url: {exc}") from None
     download_dir = None
@@ -697,7 +789,21 @@ def settings_from(namespace: argparse.Namespace) -> Settings:
         download_dir=download_dir,
         ignored=ignored,
         verbose=namespace.verbose,
+        max_size=values["max_upload_size"],
     )
+
+
+def remove_leftovers(settings: Settings, releases: Iterable[LocalRelease]) -> None:
+    """Remove the staging files a killed run left where this run may download (the
+    server does this only at the top of its packages directories, at start-up).
+    Files still being written (locked by their writer) are left alone."""
+    directories = {*settings.roots, *(r.directory for r in releases)}
+    if settings.download_dir is not None:
+        directories.add(settings.download_dir)
+    for directory in sorted(directories):
+        removed = cleanup_staging(directory)
+        if removed:
+            _write(f"removed {removed} unfinished download(s) left in {directory}\n")
 
 
 def _write(text: str) -> None:
@@ -750,6 +856,7 @@ def _main(argv: Sequence[str]) -> int:
         return _fail(str(exc), 2)
 
     releases = latest_local(scan_roots(settings.roots), settings.ignored)
+    remove_leftovers(settings, releases)
     _write(f"checking {len(releases)} packages for newer version\n")
     count = 0
 
@@ -792,7 +899,7 @@ def _main(argv: Sequence[str]) -> int:
                 continue
             _write(line + " ... ")
             try:
-                done, size = download(settings.index, file, directory)
+                done, size = download(settings.index, file, directory, settings.max_size)
             except UpdateError as exc:
                 _write("failed\n")
                 _fail(f"{release.project}: {exc.message}", 1)

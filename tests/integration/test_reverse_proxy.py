@@ -67,6 +67,14 @@ http {{
             proxy_request_buffering off;
             proxy_http_version 1.1;
         }}
+        # A prefix with an encoded space, stripped: nginx matches the decoded path.
+        location "/my index/" {{
+            proxy_pass http://127.0.0.1:{stripped}/;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Prefix /my%20index;
+        }}
         # Prefix passed on: packyard runs with --server-base-url /base.
         location /base/ {{
             proxy_pass http://127.0.0.1:{based};
@@ -394,3 +402,74 @@ def test_trusted_proxy_from_the_environment(serve, tmp_path: Path) -> None:
     server = serve("-P", ".", "-a", ".", tmp_path, env={"PYPISERVER_TRUSTED_PROXY": "127.0.0.1"})
     page = http(server.url, headers={"X-Forwarded-Host": "env.example"})
     assert "--index-url http://env.example/simple/ PACKAGE" in page.text
+
+
+# --- percent-encoded prefixes (issue 12, item 20) ----------------------------------------
+
+
+def raw_get(
+    server: Server, target: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], str]:
+    """GET ``target`` exactly as given (no client re-encodes it): status, headers, body."""
+    host, port = urlsplit(server.url).hostname, urlsplit(server.url).port
+    assert host is not None
+    assert port is not None
+    lines = [f"GET {target} HTTP/1.1", f"Host: {host}:{port}", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    with socket.create_connection((host, port), timeout=15) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    fields = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+    return int(status_line.split()[1]), fields, body.decode("utf-8", "replace")
+
+
+def test_server_base_url_with_an_encoded_space(serve, tmp_path: Path) -> None:
+    make_wheel(tmp_path, "demo", "1.0")
+    server = serve("--server-base-url", "/my%20index/", "-P", ".", "-a", ".", tmp_path)
+    origin = server.url.rstrip("/")
+    status, _, body = raw_get(server, "/my%20index/simple/")
+    assert status == 200, body
+    assert 'href="demo/"' in body
+    status, _, body = raw_get(server, "/my%20index/")
+    assert status == 200, body
+    assert f"pip install --index-url {origin}/my%20index/simple/ PACKAGE" in body
+    assert "%2520" not in body
+    status, headers, _ = raw_get(server, "/my%20index")
+    assert status == 301
+    assert headers["location"] == "my%20index/"
+    status, _, body = raw_get(server, "/my%20index/pypi/demo/json")
+    assert status == 200, body
+    urls = [u["url"] for u in json.loads(body)["urls"]]
+    assert urls
+    assert all(u.startswith(f"{origin}/my%20index/packages/") for u in urls), urls
+    # The doubly encoded form is another path, outside the prefix.
+    status, _, body = raw_get(server, "/my%2520index/simple/")
+    assert status == 404
+    assert "served under /my%20index/" in body
+
+
+def test_forwarded_prefix_with_an_encoded_space(serve, tmp_path: Path) -> None:
+    make_wheel(tmp_path, "demo", "1.0")
+    server = serve("--trusted-proxy", "127.0.0.1", "-P", ".", "-a", ".", tmp_path)
+    forwarded = {"X-Forwarded-Host": "proxy.example", "X-Forwarded-Prefix": "/my%20index"}
+    status, _, body = raw_get(server, "/", forwarded)
+    assert status == 200, body
+    assert "pip install --index-url http://proxy.example/my%20index/simple/ PACKAGE" in body
+    assert "%2520" not in body
+    status, _, body = raw_get(server, "/pypi/demo/json", forwarded)
+    urls = [u["url"] for u in json.loads(body)["urls"]]
+    assert urls
+    assert all(u.startswith("http://proxy.example/my%20index/packages/") for u in urls)
+
+
+def test_encoded_prefix_through_nginx(proxied: Proxied) -> None:
+    page = http(proxied.url + "my%20index/")
+    assert page.status == 200
+    assert f"pip install --index-url {proxied.url}my%20index/simple/ PACKAGE" in page.text
+    index = http(proxied.url + "my%20index/simple/")
+    assert index.status == 200
+    assert 'href="proxied-demo/"' in index.text

@@ -8,7 +8,9 @@ Nothing is downloaded from the internet: every distribution is built by tests/di
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import queue
 import re
 import shutil
@@ -16,7 +18,8 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,6 +27,9 @@ from pathlib import Path
 import pytest
 from conftest import Server, add_user, clean_environ, start_server
 from dists import make_sdist, make_wheel, wheel_bytes
+
+from packyard.update import _size
+from packyard.upload import open_staging
 
 USER, PASSWORD = "mirror", "s3cret-Pw"
 
@@ -33,13 +39,15 @@ PROGRESS = "uuu.ue"
 BANNER = re.compile(r"serving .* at http://127\.0\.0\.1:\d+/")
 
 
-def run_update(*args: str | Path, home: Path) -> subprocess.CompletedProcess[str]:
+def run_update(
+    *args: str | Path, home: Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "packyard", "update", *[str(a) for a in args]],
         capture_output=True,
         text=True,
-        timeout=120,
-        env=clean_environ({"HOME": str(home)}),
+        timeout=timeout,
+        env=clean_environ({"HOME": str(home), **(env or {})}),
     )
 
 
@@ -357,6 +365,8 @@ def test_missing_ignore_file_is_a_usage_error(local: Path, home: Path) -> None:
         (["--index-url", "ftp://example.invalid/simple/"], "--index-url"),
         (["--bogus"], "--bogus"),
         (["--timeout", "0"], "--timeout"),
+        (["--download-deadline", "0"], "--download-deadline"),
+        (["--max-upload-size", "lots"], "--max-upload-size"),
         (["-d", "/nonexistent/dir"], "download directory"),
         (["/nonexistent/packages"], "packages directory"),
     ],
@@ -366,6 +376,20 @@ def test_usage_errors(args: list[str], fragment: str, home: Path, local: Path) -
     assert result.returncode == 2, result
     [line] = error_lines(result)
     assert fragment in line
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("PYPISERVER_DOWNLOAD_DEADLINE", "soon"), ("PYPISERVER_MAX_UPLOAD_SIZE", "0")],
+)
+def test_bad_environment_values_are_usage_errors(
+    variable: str, value: str, home: Path, local: Path
+) -> None:
+    result = run_update(local, home=home, env={variable: value})
+    assert result.returncode == 2, result
+    [line] = error_lines(result)
+    assert f"environment variable {variable}" in line
+    assert result.stdout == ""
 
 
 def test_a_update_is_still_an_option_of_run(tmp_path: Path, home: Path) -> None:
@@ -486,3 +510,292 @@ def test_progress_wraps_every_40_packages(stub: Stub, tmp_path: Path, home: Path
     assert result.returncode == 0, result  # unknown projects are not failures
     lines = result.stdout.splitlines()
     assert lines[1:3] == ["e" * 40, "e"]
+
+
+# --- against a hostile upstream (issue 12, item 17) ---------------------------------------
+#
+# A raw upstream served by the test: each route is a behaviour that writes what it likes
+# to the socket (bytes past the advertised size, no end at all, one byte at a time, a
+# redirect to another scheme). Every test bounds the run with a short subprocess timeout:
+# before the fix several of these runs never ended.
+
+Behaviour = Callable[[BaseHTTPRequestHandler], None]
+ENDLESS_LIMIT = 512 << 20  # a hostile stream stops by itself after this many bytes
+TRICKLE_FOR = 30.0  # seconds a trickle goes on (if nobody cuts it off)
+
+
+@dataclass
+class Hostile:
+    url: str
+    routes: dict[str, Behaviour] = field(default_factory=dict)
+    hits: dict[str, int] = field(default_factory=dict)
+    sent: dict[str, int] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[Hostile]:
+    state = Hostile("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.hits[self.path] = state.hits.get(self.path, 0) + 1
+            behaviour = state.routes.get(self.path)
+            if behaviour is None:
+                self.send_error(404)
+                return
+            with contextlib.suppress(OSError):  # the client went away: that is the point
+                behaviour(self)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _json_page(*entries: dict[str, object]) -> Behaviour:
+    body = json.dumps({"meta": {"api-version": "1.0"}, "name": "alpha", "files": entries})
+    return _fixed("application/vnd.pypi.simple.v1+json", body.encode())
+
+
+def _fixed(content_type: str, body: bytes) -> Behaviour:
+    def behaviour(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return behaviour
+
+
+def _endless(state: Hostile, path: str, head: bytes, length: int | None = None) -> Behaviour:
+    """``head``, then zeros without end (up to ENDLESS_LIMIT), counting what was sent."""
+
+    def behaviour(handler: BaseHTTPRequestHandler) -> None:
+        handler.close_connection = True
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/octet-stream")
+        if length is not None:
+            handler.send_header("Content-Length", str(length))
+        handler.end_headers()
+        handler.wfile.write(head)
+        state.sent[path] = len(head)
+        zeros = bytes(1 << 16)
+        while state.sent[path] < ENDLESS_LIMIT:
+            handler.wfile.write(zeros)
+            state.sent[path] += len(zeros)
+
+    return behaviour
+
+
+def _trickle(raw_head: bytes) -> Behaviour:
+    """``raw_head`` one byte every 50 ms, then one byte of body every 50 ms: each read
+    gets something well within any socket timeout, so only a deadline ends it."""
+
+    def behaviour(handler: BaseHTTPRequestHandler) -> None:
+        handler.close_connection = True
+        ends = time.monotonic() + TRICKLE_FOR
+        data = iter(raw_head)
+        while time.monotonic() < ends:
+            handler.wfile.write(bytes([next(data, 48)]))
+            time.sleep(0.05)
+
+    return behaviour
+
+
+def _alpha_wheel(state: Hostile, prefix: str) -> tuple[str, bytes, str]:
+    filename, data = wheel_bytes("alpha", "2.0")
+    return filename, data, f"/{prefix}/files/{filename}"
+
+
+def _entry(filename: str, path: str, data: bytes, **extra: object) -> dict[str, object]:
+    return {
+        "filename": filename,
+        "url": path,
+        "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
+        **extra,
+    }
+
+
+def test_a_file_longer_than_the_index_says_is_cut_off_at_size_plus_one(
+    hostile: Hostile, tmp_path: Path, home: Path
+) -> None:
+    filename, data, path = _alpha_wheel(hostile, "longer")
+    hostile.routes["/longer/alpha/"] = _json_page(_entry(filename, path, data, size=len(data)))
+    hostile.routes[path] = _endless(hostile, path, data)  # no Content-Length, no end
+    packages = _only_alpha(tmp_path)
+    result = run_update(
+        "-x", "--index-url", hostile.url + "longer/", packages, home=home, timeout=60
+    )
+    assert result.returncode == 1, result
+    assert f"{filename} ({_size(len(data))}) -> {packages} ... failed\n" in result.stdout
+    [line] = error_lines(result)
+    assert f"more than {len(data)} bytes (the index's size); cut off there, not stored" in line
+    assert files_under(packages) == {"alpha-1.0-py3-none-any.whl"}  # no staging file left
+    assert hostile.sent[path] < ENDLESS_LIMIT // 4  # what the socket buffers took, no more
+
+
+@pytest.mark.parametrize("announced", [False, True], ids=["no-content-length", "content-length"])
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_a_file_without_a_size_is_capped_at_max_upload_size(
+    hostile: Hostile, tmp_path: Path, home: Path, announced: bool, how: str
+) -> None:
+    prefix = f"cap-{how}-{announced}"
+    filename, data, path = _alpha_wheel(hostile, prefix)
+    digest = hashlib.sha256(data).hexdigest()
+    hostile.routes[f"/{prefix}/alpha/"] = _fixed(
+        "text/html", f'<a href="{path}#sha256={digest}">{filename}</a>'.encode()
+    )
+    hostile.routes[path] = _endless(hostile, path, data, 200 << 30 if announced else None)
+    packages = _only_alpha(tmp_path)
+    args: list[str | Path] = ["-x", "--index-url", f"{hostile.url}{prefix}/", packages]
+    env = {}
+    if how == "option":
+        args[:0] = ["--max-upload-size", "64K"]
+    else:
+        env["PYPISERVER_MAX_UPLOAD_SIZE"] = "64K"
+    result = run_update(*args, home=home, timeout=60, env=env)
+    assert result.returncode == 1, result
+    [line] = error_lines(result)
+    if announced:  # refused from the headers, before a byte of the body is read
+        assert f"{200 << 30} bytes, more than --max-upload-size (65536); not downloaded" in line
+    else:
+        assert "more than 65536 bytes (--max-upload-size); cut off there, not stored" in line
+    assert files_under(packages) == {"alpha-1.0-py3-none-any.whl"}
+    assert hostile.sent[path] < ENDLESS_LIMIT // 4
+
+
+def test_a_file_the_index_says_is_too_large_is_not_requested(
+    hostile: Hostile, tmp_path: Path, home: Path
+) -> None:
+    filename, data, path = _alpha_wheel(hostile, "huge")
+    hostile.routes["/huge/alpha/"] = _json_page(_entry(filename, path, data, size=1 << 40))
+    hostile.routes[path] = _fixed("application/octet-stream", data)
+    packages = _only_alpha(tmp_path)
+    args = ("-x", "--max-upload-size", "1M", "--index-url", hostile.url + "huge/", packages)
+    result = run_update(*args, home=home, timeout=60)
+    assert result.returncode == 1, result
+    [line] = error_lines(result)
+    assert f"{1 << 40} bytes, more than --max-upload-size ({1 << 20}); not downloaded" in line
+    assert path not in hostile.hits
+    assert files_under(packages) == {"alpha-1.0-py3-none-any.whl"}
+
+
+@pytest.mark.parametrize(
+    ("where", "how"),
+    [("page-headers", "option"), ("file-headers", "option"), ("file-body", "environment")],
+)
+def test_a_trickle_is_cut_off_at_the_download_deadline(
+    hostile: Hostile, tmp_path: Path, home: Path, where: str, how: str
+) -> None:
+    prefix = f"trickle-{where}-{how}"
+    filename, data, path = _alpha_wheel(hostile, prefix)
+    page = f"/{prefix}/alpha/"
+    head = b"HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n"
+    if where == "page-headers":
+        hostile.routes[page] = _trickle(head + b"X-Slow: " + b"y" * 10_000)
+    else:
+        hostile.routes[page] = _json_page(_entry(filename, path, data))
+        body = b"X-Slow: " + b"y" * 10_000 if where == "file-headers" else b"\r\n"
+        hostile.routes[path] = _trickle(head + body)
+    packages = _only_alpha(tmp_path)
+    # --timeout (per read) is far longer than the 50 ms between bytes: only the
+    # deadline can end this.
+    args: list[str | Path] = ["-x", "--timeout", "5", "--index-url", hostile.url + prefix + "/"]
+    env = {}
+    if how == "option":
+        args += ["--download-deadline", "1"]
+    else:
+        env["PYPISERVER_DOWNLOAD_DEADLINE"] = "1"
+    result = run_update(*args, packages, home=home, timeout=20, env=env)
+    assert result.returncode == 1, result
+    [line] = error_lines(result)
+    url = hostile.url.rstrip("/") + (page if where == "page-headers" else path)
+    assert f"{url}: not finished after 1 s, cut off (--download-deadline)" in line
+    assert files_under(packages) == {"alpha-1.0-py3-none-any.whl"}
+
+
+def test_redirects_are_followed_only_to_http(hostile: Hostile, tmp_path: Path, home: Path) -> None:
+    _, data = wheel_bytes("alpha", "2.0")
+    # Three files of one release, all chosen (each has a py3-none-any tag), each
+    # behind a redirect.
+    names = {
+        "file": "alpha-2.0-py3-none-any.whl",
+        "ftp": "alpha-2.0-py2.py3-none-any.whl",
+        "http": "alpha-2.0-py3.py38-none-any.whl",
+    }
+    with socket.socket() as ftp:  # an FTP server that must never be contacted
+        ftp.bind(("127.0.0.1", 0))
+        ftp.listen(8)
+        ftp.setblocking(False)
+        targets = {
+            "file": "file:///etc/passwd",
+            "ftp": f"ftp://127.0.0.1:{ftp.getsockname()[1]}/{names['ftp']}",
+            "http": f"/redirect/real/{names['http']}",
+        }
+        entries = []
+        for scheme, target in targets.items():
+            hostile.routes[f"/redirect/{scheme}/{names[scheme]}"] = _redirect(target)
+            entries.append(_entry(names[scheme], f"/redirect/{scheme}/{names[scheme]}", data))
+        hostile.routes[targets["http"]] = _fixed("application/octet-stream", data)
+        hostile.routes["/redirect/alpha/"] = _json_page(*entries)
+        packages = _only_alpha(tmp_path)
+        result = run_update("-x", "--index-url", hostile.url + "redirect/", packages, home=home)
+        with pytest.raises(BlockingIOError):
+            ftp.accept()
+    assert result.returncode == 1, result
+    lines = error_lines(result)
+    assert len(lines) == 2, lines
+    assert f"redirected to {targets['ftp']}; refused, only http(s) redirects" in lines[0]
+    assert "redirected to file:///etc/passwd; refused, only http(s) redirects" in lines[1]
+    assert files_under(packages) == {"alpha-1.0-py3-none-any.whl", names["http"]}
+    assert (packages / names["http"]).read_bytes() == data
+
+
+def _redirect(location: str) -> Behaviour:
+    def behaviour(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", location)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    return behaviour
+
+
+def test_a_killed_runs_staging_file_is_removed_by_the_next_run(
+    hostile: Hostile, tmp_path: Path, home: Path
+) -> None:
+    filename, data, path = _alpha_wheel(hostile, "killed")
+    hostile.routes["/killed/alpha/"] = _json_page(_entry(filename, path, data))
+    hostile.routes[path] = _trickle(b"HTTP/1.0 200 OK\r\n\r\n")  # a body that never ends
+    packages = _only_alpha(tmp_path)
+    index = hostile.url + "killed/"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "packyard", "update", "-x", "--index-url", index, str(packages)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=clean_environ({"HOME": str(home)}),
+    )
+    try:
+        ends = time.monotonic() + 30
+        while not list(packages.glob(".packyard-upload-*.tmp")) and time.monotonic() < ends:
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    [left] = packages.glob(".packyard-upload-*.tmp")
+    # A staging file still being written by a live process (it holds the lock) stays.
+    live_path, live = open_staging(str(packages))
+    with live:
+        result = run_update("--index-url", index, packages, home=home, timeout=60)
+        assert result.returncode == 0, result
+        assert f"removed 1 unfinished download(s) left in {packages}\n" in result.stdout
+        assert not left.exists()
+        assert Path(live_path).exists()
+    Path(live_path).unlink()

@@ -14,6 +14,7 @@ from packyard.config import (
     OPTIONS,
     OPTIONS_BY_DEST,
     PACKAGES_ENV,
+    UPDATE_OPTIONS,
     Config,
     from_environment,
     parse_authenticate,
@@ -504,8 +505,8 @@ def test_render_markdown_mentions_every_option() -> None:
 
 def test_render_markdown_has_one_table_row_per_option() -> None:
     rows = [line for line in render_markdown().splitlines() if line.startswith("| `")]
-    # + PACKAGES_DIR, --version, -h; and the pypiserver options that are ignored
-    assert len(rows) == len(OPTIONS) + 3 + len(IGNORED_OPTIONS)
+    # + PACKAGES_DIR, --version, -h; the update options; the pypiserver options ignored
+    assert len(rows) == len(OPTIONS) + 3 + len(UPDATE_OPTIONS) + len(IGNORED_OPTIONS)
 
 
 def test_docs_configuration_is_up_to_date() -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from packyard.httputil import base_url
 from packyard.proxy import Forwarded, parse_base_path, parse_trusted_proxies, wrap
 
 
@@ -134,3 +135,56 @@ def test_a_bad_port_from_a_trusted_proxy_is_400(port: str) -> None:
     status, _, body = call(Forwarded(app, ("*",)), HTTP_X_FORWARDED_PORT=port)
     assert status == "400 Bad Request"
     assert b"X-Forwarded-Port is not a port number" in body
+
+
+# --- percent-encoded prefixes: matched decoded, rendered once encoded --------------------
+
+
+def test_an_encoded_base_path_matches_the_decoded_path() -> None:
+    mw = Forwarded(app, (), parse_base_path("/my%20index/"))
+    # WSGI gives PATH_INFO decoded: the request was GET /my%20index/simple/
+    status, env, body = call(mw, PATH_INFO="/my index/simple/")
+    assert (status, env["SCRIPT_NAME"], env["PATH_INFO"], body) == (
+        "200 OK",
+        "/my index",
+        "/simple/",
+        b"app",
+    )
+    assert base_url(env) == "http://backend:8080/my%20index/"
+    # GET /my%2520index/simple/ decodes to /my%20index/simple/: another path.
+    status, _, body = call(mw, PATH_INFO="/my%20index/simple/")
+    assert status == "404 Not Found"
+    assert b"served under /my%20index/" in body
+
+
+def test_an_encoded_base_path_without_its_slash_redirects_once_encoded() -> None:
+    mw = Forwarded(app, (), parse_base_path("/a/my%20index"))
+    env: dict[str, Any] = {"PATH_INFO": "/a/my index", "SCRIPT_NAME": "", "REMOTE_ADDR": "::1"}
+    seen: dict[str, Any] = {}
+    mw(env, lambda status, headers: seen.update(status=status, headers=dict(headers)))
+    assert seen["status"] == "301 Moved Permanently"
+    assert seen["headers"]["Location"] == "my%20index/"
+
+
+def test_non_ascii_base_path_is_matched_as_wsgi_bytes() -> None:
+    # /caf%C3%A9 arrives in PATH_INFO as the two UTF-8 bytes, one latin-1 char each.
+    mw = Forwarded(app, (), parse_base_path("/caf%C3%A9"))
+    wsgi = "/caf\u00c3\u00a9/simple/"
+    status, env, _ = call(mw, PATH_INFO=wsgi)
+    assert status == "200 OK"
+    assert base_url(env) == "http://backend:8080/caf%C3%A9/"
+
+
+def test_an_encoded_forwarded_prefix_is_rendered_once_encoded() -> None:
+    mw = Forwarded(app, ("*",))
+    _, env, _ = call(mw, HTTP_X_FORWARDED_PREFIX="/my%20index", HTTP_X_FORWARDED_HOST="p.example")
+    assert env["SCRIPT_NAME"] == "/my index"
+    assert base_url(env) == "http://p.example/my%20index/"
+    _, env, _ = call(mw, HTTP_X_FORWARDED_HOST="p.example/a%2Bb")  # pypiserver's recipe
+    assert base_url(env) == "http://p.example/a+b/"
+
+
+@pytest.mark.parametrize("text", ["/a%2Fb", "/a%2fb", "/%2E%2E/x", "/a/%2e"])
+def test_encoded_slashes_and_dots_are_refused_in_a_prefix(text: str) -> None:
+    with pytest.raises(ValueError, match=r"path prefix"):
+        parse_base_path(text)
