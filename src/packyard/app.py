@@ -724,14 +724,19 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
     # --- XML-RPC (pip search) -------------------------------------------------------------
 
     def describe(project: str) -> rpc.Hit | None:
+        """A search hit from the ledger's row of each file of the latest release (its
+        Summary and Name were stored with its facts): no archive and no stored metadata
+        file is read. A file whose facts are not known yet gets them now, once."""
         files = cache.snapshot.projects.get(project)
         if not files:
             return None
         latest = latest_version(files)
-        release = [d for d in files if d.version == latest]
-        meta = release_metadata([(d, ledger.facts(d, page_algos)) for d in release])
-        summary = (meta.get("summary") if meta else None) or ""
-        shown = (meta.get("name") if meta else None) or project
+        release = [(d, ledger.facts(d)) for d in files if d.version == latest]
+        # A wheel's metadata first, else a PKG-INFO, as for the JSON API's info.
+        release.sort(key=lambda item: item[0].kind is not Kind.WHEEL)
+        known = next((f for _, f in release if f is not None and f.summary is not None), None)
+        summary = (known.summary if known else None) or ""
+        shown = (known.meta_name if known else None) or project
         return rpc.Hit(name=shown, version=latest, summary=summary)
 
     def versions_of(name: str) -> list[str]:
