@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
 import os
 import xmlrpc.client
 from pathlib import Path
@@ -75,4 +76,49 @@ def test_search_reads_no_archive_and_no_stored_metadata(tmp_path: Path, serve) -
         assert search() == first
     read = proc_field(pid, "io", "rchar") - before
     assert read < 2 * MIB, f"ten searches read {read} bytes"
+    conn.close()
+
+
+# --- item 5: the PyPI JSON document is cached once, whatever the Host ----------------------
+
+
+def test_many_hosts_do_not_multiply_the_json_document(tmp_path: Path, serve) -> None:
+    """The document used to be cached per base URL, and the base URL comes from the
+    Host header: 150 hosts on a 4 MB description cost 712 MiB. Now it is kept once and
+    each answer gets its own host's URLs. 1,000 hosts (HEAD, and a GET every 50th to check
+    the URLs) must grow the server's RSS by less than 20 MB; the test stops at the first
+    sample over that."""
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    bulky_wheel(packages, "bulky-json", "Four megabytes of description", 4 * MIB)
+    server: Server = serve("--disable-fallback", packages)
+    pid = server.process.pid
+    conn = connection(server)
+
+    def ask(method: str, host: str, gzip: bool = False) -> bytes:
+        headers = {"Host": host, **({"Accept-Encoding": "gzip"} if gzip else {})}
+        conn.request(method, "/pypi/bulky-json/json", headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        assert resp.status == 200, body[:200]
+        return body
+
+    for warm in range(4):  # the document made and kept, every code path run once
+        doc = json.loads(ask("GET", f"warm-{warm}.example"))
+        assert doc["info"]["description"].startswith(doc["info"]["description"][:10])
+        ask("GET", f"warm-{warm}.example", gzip=True)
+    before = proc_field(pid, "status", "VmRSS")
+    for n in range(1000):
+        host = f"host-{n}.example:{1000 + n}"
+        if n % 50 == 0:
+            doc = json.loads(ask("GET", host))
+            assert doc["urls"][0]["url"] == f"http://{host}/packages/{doc['urls'][0]['filename']}"
+            assert doc["info"]["project_url"] == f"http://{host}/pypi/bulky-json/"
+            assert len(doc["info"]["description"]) > 4_000_000
+            grown = proc_field(pid, "status", "VmRSS") - before
+            assert grown < 20 * 1024, f"RSS grew by {grown} kB after {n + 1} hosts"
+        else:
+            ask("HEAD", host, gzip=n % 3 == 0)
+    grown = proc_field(pid, "status", "VmRSS") - before
+    assert grown < 20 * 1024, f"RSS grew by {grown} kB after 1,000 hosts"
     conn.close()
