@@ -122,3 +122,36 @@ def test_many_hosts_do_not_multiply_the_json_document(tmp_path: Path, serve) -> 
     grown = proc_field(pid, "status", "VmRSS") - before
     assert grown < 20 * 1024, f"RSS grew by {grown} kB after 1,000 hosts"
     conn.close()
+
+
+def test_made_up_accept_headers_are_not_remembered(tmp_path: Path, serve) -> None:
+    """The answers to Accept and Accept-Encoding were remembered for 512 distinct values
+    each, however long: a client sending 30 KB headers made up anew each time made the
+    server keep about 30 MB. Now only values up to 256 characters are remembered."""
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    make_wheel(packages, "plain-demo", "1.0")
+    server: Server = serve("--disable-fallback", packages)
+    pid = server.process.pid
+    conn = connection(server)
+    filler = "x/" + "y" * 30_000  # one long item: cheap to parse, costly to keep
+
+    def ask(n: int) -> None:
+        headers = {
+            "Accept": f"text/html, {filler}, a/b{n}",
+            "Accept-Encoding": f"gzip, {filler}, e{n}",
+        }
+        conn.request("GET", "/simple/plain-demo/", headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        assert resp.status == 200, body[:200]
+        assert resp.getheader("Content-Encoding") == "gzip"
+
+    for n in range(20):
+        ask(n)
+    before = proc_field(pid, "status", "VmRSS")
+    for n in range(20, 800):
+        ask(n)
+    grown = proc_field(pid, "status", "VmRSS") - before
+    assert grown < 10 * 1024, f"RSS grew by {grown} kB"
+    conn.close()

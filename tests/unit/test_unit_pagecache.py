@@ -132,3 +132,34 @@ def test_empty_json_doc() -> None:
     doc = JsonDoc.render(lambda base: b"")
     assert doc.empty
     assert doc.body("http://x/") == b""
+
+
+# --- the memos of header parsing hold short values only ---------------------------------
+
+
+def test_long_accept_headers_are_answered_but_not_remembered() -> None:
+    from packyard import httputil
+
+    long_accept = "text/html;q=0.1, " + ", ".join(f"x/y{n}" for n in range(2000))
+    before = httputil._negotiate_memo.cache_info().currsize
+    assert httputil.negotiate(long_accept) == "text/html"
+    assert httputil.negotiate("application/vnd.pypi.simple.v1+json") == JSON_V1
+    long_encoding = "gzip, " + ", ".join(f"enc{n}" for n in range(2000))
+    encodings = httputil._accepts_memo.cache_info().currsize
+    assert httputil.accepts_encoding(long_encoding, "gzip")
+    assert not httputil.accepts_encoding(long_encoding + ", gzip;q=0", "gzip")
+    assert httputil._negotiate_memo.cache_info().currsize <= before + 1
+    assert httputil._accepts_memo.cache_info().currsize == encodings
+
+
+def test_long_forwarded_items_are_not_remembered() -> None:
+    from packyard import proxy
+
+    before = proxy._address_memo.cache_info().currsize
+    for n in range(100):
+        assert proxy._address("x" * 1000 + str(n)) is None
+    assert proxy._address_memo.cache_info().currsize == before
+    assert str(proxy._address(" 10.0.0.7 ")) == "10.0.0.7"
+
+
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
