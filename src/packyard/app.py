@@ -671,12 +671,12 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         def make() -> tuple[JsonDoc, bool]:
             complete = True
 
-            def render(base: str) -> bytes:
+            def for_base(base: str) -> bytes:
                 nonlocal complete
                 body, complete = json_body(project, files, version, base)
                 return body
 
-            doc = JsonDoc.render(render)
+            doc = JsonDoc.render(for_base)
             return doc, complete and not doc.empty
 
         wanted = version_key(version) if version is not None else None
