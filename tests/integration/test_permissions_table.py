@@ -169,10 +169,12 @@ def check_changes(client: Client, attempt: int) -> list[tuple[str, Response, boo
         ("sha256_digest", hashlib.sha256(data).hexdigest()),
     ]
     uploaded = client.form(fields, (filename, data))
-    removal = [(":action", "remove_pkg"), ("name", "perm-changes"), ("version", version)]
-    removed = client.form(removal, None)
+    release = [("name", "perm-changes"), ("version", version)]
+    yanked = client.form([(":action", "yank"), *release], None)
+    removed = client.form([(":action", "remove_pkg"), *release], None)
     return [
         ("upload", uploaded, uploaded.status == 200),
+        ("yank", yanked, yanked.status == 200),
         ("remove_pkg", removed, removed.status == 200),
     ]
 
