@@ -6,9 +6,6 @@ module has no side effects. It is the only module that imports bottle.
 
 from __future__ import annotations
 
-import contextlib
-import gzip
-import hashlib
 import json
 import logging
 import os
@@ -47,6 +44,7 @@ from packyard.index import metadata, pypi_json, render
 from packyard.index.filenames import Kind
 from packyard.index.model import Distribution, IndexSnapshot
 from packyard.index.names import is_valid_name, normalize
+from packyard.pagecache import JSON_BUDGET, PAGES_BUDGET, ByteCache, JsonDoc, Page
 from packyard.storage.cache import IndexCache
 from packyard.storage.ledger import PYPI_ALGOS, FileFacts, format_time, version_key
 from packyard.upload import Uploader, UploadError
@@ -70,56 +68,12 @@ class Services:
     uploader: Uploader | None = None
 
 
-class _PageCache:
-    """Rendered pages, valid while the snapshot part they were made from is the same
-    object (the snapshot is copy-on-write, so identity means "unchanged") and the yank
-    state has the same serial number."""
-
-    def __init__(self, max_entries: int | None = None) -> None:
-        # Keys that come from the request (the Host in absolute URLs) are bounded by
-        # max_entries, the least recently used going first; others by the index.
-        self._pages: OrderedDict[object, tuple[object, int, Page]] = OrderedDict()
-        self._max = max_entries
-
-    def get(
-        self,
-        key: object,
-        source: object,
-        make: Callable[[], tuple[bytes, bool]],
-        serial: int = 0,
-    ) -> Page:
-        """The page for ``key`` made from ``source``; ``make`` says if it may be kept."""
-        hit = self._pages.get(key)
-        if hit is not None and hit[0] is source and hit[1] == serial:
-            if self._max is not None:
-                with contextlib.suppress(KeyError):  # evicted by another thread
-                    self._pages.move_to_end(key)
-            return hit[2]
+def _paged(make: Callable[[], tuple[bytes, bool]]) -> Callable[[], tuple[Page, bool]]:
+    def page() -> tuple[Page, bool]:
         body, keep = make()
-        page = Page(body)
-        if keep:
-            self._pages[key] = (source, serial, page)
-            while self._max is not None and len(self._pages) > self._max:
-                with contextlib.suppress(KeyError):
-                    self._pages.popitem(last=False)
-        return page
+        return Page(body), keep
 
-
-class Page:
-    """A rendered index page with its validator, and its gzip form made on demand."""
-
-    __slots__ = ("_gzipped", "body", "etag")
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-        self.etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-        self._gzipped: bytes | None = None
-
-    @property
-    def gzipped(self) -> bytes:
-        if self._gzipped is None:
-            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
-        return self._gzipped
+    return page
 
 
 def _text(status: int, message: str, **headers: str) -> bottle.HTTPResponse:
@@ -356,8 +310,8 @@ class _Bottle(bottle.Bottle):  # type: ignore[misc]
 def create_app(config: Config, services: Services) -> bottle.Bottle:
     app = _Bottle(catchall=True)
     app.config["json.enable"] = False
-    pages = _PageCache()
-    json_pages = _PageCache(max_entries=4096)
+    pages: ByteCache[Page] = ByteCache(PAGES_BUDGET)
+    json_docs: ByteCache[JsonDoc] = ByteCache(JSON_BUDGET)
     cache = services.cache
     ledger = cache.ledger
     algo = config.hash_algo
@@ -370,13 +324,30 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         f"max-age={config.index_max_age}"
     )
     file_cache = file_cache_control(config)
+    # What a file's metadata says (PyPI JSON, search summaries) needs list and download.
+    metadata_actions = (Action.LIST, Action.DOWNLOAD)
+    metadata_open = not any(a in config.authenticate for a in metadata_actions)
+    json_cache = f"{'public' if metadata_open else 'private'}, max-age={config.index_max_age}"
 
     def refused(
         action: Action, answer: Callable[..., bottle.HTTPResponse] = _text
     ) -> bottle.HTTPResponse | None:
         """The answer (made by ``answer(status, message, **headers)``) to a request that
         ``action`` is not allowed for, else None."""
-        decision = permissions.decide(action, bottle.request.environ.get("HTTP_AUTHORIZATION"))
+        return refused_any((action,), answer)
+
+    def refused_any(
+        actions: tuple[Action, ...], answer: Callable[..., bottle.HTTPResponse] = _text
+    ) -> bottle.HTTPResponse | None:
+        """As ``refused``, for a request that needs every one of ``actions``. Users have
+        no roles (a valid user may do everything), so one check decides: the first
+        protected action's."""
+        protected = [a for a in actions if a in permissions.protected]
+        if not protected:
+            return None
+        decision = permissions.decide(
+            protected[0], bottle.request.environ.get("HTTP_AUTHORIZATION")
+        )
         if decision.allowed:
             return None
         extra = {"WWW-Authenticate": REALM} if decision.status == 401 else {}
@@ -502,7 +473,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
                 return render.project_list_json(names), True
             return render.project_list_html(names), True
 
-        return pages.get(("simple", fmt), names, make)
+        return pages.get(("simple", fmt), names, _paged(make))
 
     def project_page(snap: IndexSnapshot, project: str, fmt: str) -> Page:
         files = snap.projects[project]
@@ -515,7 +486,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
                 return render.project_json(project, found), complete
             return render.project_html(project, found, algo), complete
 
-        return pages.get(("project", project, fmt), files, make, yanks.serial)
+        return pages.get(("project", project, fmt), files, _paged(make), yanks.serial)
 
     @app.get("/simple/<name>")  # type: ignore[untyped-decorator]
     def simple_project_noslash(name: str) -> bottle.HTTPResponse:
@@ -565,7 +536,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         def make() -> tuple[bytes, bool]:
             return render.packages_html(files[r] for r in sorted(files)), True
 
-        return page_answer(pages.get("packages", files, make), HTML, "Accept-Encoding")
+        return page_answer(pages.get("packages", files, _paged(make)), HTML, "Accept-Encoding")
 
     @app.get("/packages/<relpath:path>")  # type: ignore[untyped-decorator]
     def package_file(relpath: str) -> bottle.HTTPResponse:
@@ -653,7 +624,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         return (final or live or versions)[-1]
 
     def pypi_project_json(name: str, version: str | None) -> bottle.HTTPResponse:
-        if (denied := refused(Action.LIST, json_error)) is not None:
+        if (denied := refused_any(metadata_actions, json_error)) is not None:
             return denied
         if not is_valid_name(name):
             return json_error(404, f"Not Found: {name!r} is not a valid project name")
@@ -667,47 +638,80 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         files = cache.snapshot.projects.get(project)
         if files is None:
             return json_error(404, f"Not Found: {project} does not exist on this index")
-        page = json_page(project, files, version, base_url(bottle.request.environ))
-        if not page.body:
+        doc = json_doc(project, files, version)
+        if doc.empty:
             return json_error(404, f"Not Found: {project} has no release {version}")
-        return page_answer(page, JSON, "Accept-Encoding")
+        environ = bottle.request.environ
+        status, headers, body = json_parts(environ, doc, base_url(environ))
+        return bottle.HTTPResponse(body, status=status, **headers)
 
-    def json_page(
-        project: str, files: tuple[Distribution, ...], version: str | None, base: str
-    ) -> Page:
-        """The PyPI JSON document of a project (or of one release); its body is empty
-        when the release does not exist."""
+    def json_parts(
+        environ: dict[str, Any], doc: JsonDoc, base: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """A PyPI JSON document for the request's base URL, as ``page_parts`` does for
+        pages: its validator (304), short caching, gzip when taken."""
+        gzipped = None
+        if accepts_encoding(environ.get("HTTP_ACCEPT_ENCODING"), "gzip"):
+            gzipped = doc.gzipped(base)
+        etag = doc.etag(base, "-gz" if gzipped is not None else "")
+        headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": json_cache}
+        inm = environ.get("HTTP_IF_NONE_MATCH")
+        if inm is not None and etag_matches(inm, etag):
+            return 304, headers, b""
+        headers["Content-Type"] = JSON
+        if gzipped is not None:
+            headers["Content-Encoding"] = "gzip"
+            return 200, headers, gzipped
+        return 200, headers, doc.body(base)
 
-        def make() -> tuple[bytes, bool]:
-            with_facts = [(d, ledger.facts(d, PYPI_ALGOS)) for d in files]
-            by_version: dict[str, list[pypi_json.JsonFile]] = {}
-            dists_by_version: dict[str, list[tuple[Distribution, FileFacts | None]]] = {}
-            for dist, facts in with_facts:
-                by_version.setdefault(dist.version, []).append(json_file(dist, facts, base))
-                dists_by_version.setdefault(dist.version, []).append((dist, facts))
-            if version is None:
-                chosen = latest_version(files)
-            else:
-                key = version_key(version)
-                matches = [v for v in by_version if version_key(v) == key]
-                if not matches:
-                    return b"", False
-                chosen = matches[0]
-            urls = by_version[chosen]
-            release_yanked = (
-                next((f.yanked for f in urls), None)
-                if all(f.yanked is not None for f in urls)
-                else None
-            )
-            info = pypi_json.info(
-                project, chosen, release_metadata(dists_by_version[chosen]), base, release_yanked
-            )
-            complete = all(facts is not None for _, facts in with_facts)
-            releases = by_version if version is None else None
-            return pypi_json.document(info, urls, releases), complete
+    def json_doc(project: str, files: tuple[Distribution, ...], version: str | None) -> JsonDoc:
+        """The PyPI JSON document of a project (or of one release), for any base URL;
+        empty when the release does not exist."""
+
+        def make() -> tuple[JsonDoc, bool]:
+            complete = True
+
+            def for_base(base: str) -> bytes:
+                nonlocal complete
+                body, complete = json_body(project, files, version, base)
+                return body
+
+            doc = JsonDoc.render(for_base)
+            return doc, complete and not doc.empty
 
         wanted = version_key(version) if version is not None else None
-        return json_pages.get(("pypi", project, wanted, base), files, make, ledger.yanks.serial)
+        return json_docs.get(("pypi", project, wanted), files, make, ledger.yanks.serial)
+
+    def json_body(
+        project: str, files: tuple[Distribution, ...], version: str | None, base: str
+    ) -> tuple[bytes, bool]:
+        """The document for one base URL, and whether every file's facts were known."""
+        with_facts = [(d, ledger.facts(d, PYPI_ALGOS)) for d in files]
+        by_version: dict[str, list[pypi_json.JsonFile]] = {}
+        dists_by_version: dict[str, list[tuple[Distribution, FileFacts | None]]] = {}
+        for dist, facts in with_facts:
+            by_version.setdefault(dist.version, []).append(json_file(dist, facts, base))
+            dists_by_version.setdefault(dist.version, []).append((dist, facts))
+        if version is None:
+            chosen = latest_version(files)
+        else:
+            key = version_key(version)
+            matches = [v for v in by_version if version_key(v) == key]
+            if not matches:
+                return b"", False
+            chosen = matches[0]
+        urls = by_version[chosen]
+        release_yanked = (
+            next((f.yanked for f in urls), None)
+            if all(f.yanked is not None for f in urls)
+            else None
+        )
+        info = pypi_json.info(
+            project, chosen, release_metadata(dists_by_version[chosen]), base, release_yanked
+        )
+        complete = all(facts is not None for _, facts in with_facts)
+        releases = by_version if version is None else None
+        return pypi_json.document(info, urls, releases), complete
 
     @app.get("/pypi/<name>/json")  # type: ignore[untyped-decorator]
     def pypi_project(name: str) -> bottle.HTTPResponse:
@@ -724,14 +728,19 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
     # --- XML-RPC (pip search) -------------------------------------------------------------
 
     def describe(project: str) -> rpc.Hit | None:
+        """A search hit from the ledger's row of each file of the latest release (its
+        Summary and Name were stored with its facts): no archive and no stored metadata
+        file is read. A file whose facts are not known yet gets them now, once."""
         files = cache.snapshot.projects.get(project)
         if not files:
             return None
         latest = latest_version(files)
-        release = [d for d in files if d.version == latest]
-        meta = release_metadata([(d, ledger.facts(d, page_algos)) for d in release])
-        summary = (meta.get("summary") if meta else None) or ""
-        shown = (meta.get("name") if meta else None) or project
+        release = [(d, ledger.facts(d)) for d in files if d.version == latest]
+        # A wheel's metadata first, else a PKG-INFO, as for the JSON API's info.
+        release.sort(key=lambda item: item[0].kind is not Kind.WHEEL)
+        known = next((f for _, f in release if f is not None and f.summary is not None), None)
+        summary = (known.summary if known else None) or ""
+        shown = (known.meta_name if known else None) or project
         return rpc.Hit(name=shown, version=latest, summary=summary)
 
     def versions_of(name: str) -> list[str]:
@@ -750,7 +759,11 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             return denied
         body = bottle.request.environ["wsgi.input"].read(rpc.MAX_BODY + 1)
         try:
-            answer = rpc.handle(body, catalogue)
+            params, method = rpc.parse(body)
+            # Summaries come from the files' metadata: download must be allowed too.
+            if method in rpc.METADATA_METHODS and (denied := refused(Action.DOWNLOAD)) is not None:
+                return denied
+            answer = rpc.dispatch(method, params, catalogue)
         except rpc.RpcError as exc:
             prefix = "Bad Request: " if exc.status == 400 else ""
             return _text(exc.status, prefix + exc.message)
@@ -875,7 +888,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
                 wrapper(fh, _CHUNK) if wrapper is not None else _file_range(fh, 0, st.st_size)
             )
             return reasons[200], list(headers.items()), stream
-        if list_open and path.startswith("/pypi/") and path.endswith("/json"):
+        if metadata_open and path.startswith("/pypi/") and path.endswith("/json"):
             # /pypi/<project>/json and /pypi/<project>/<version>/json, normalized names.
             project, _, version = path[len("/pypi/") : -len("/json")].partition("/")
             if "/" in version:
@@ -883,10 +896,10 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             files = cache.snapshot.projects.get(project)
             if files is None:
                 return None
-            page = json_page(project, files, version or None, base_url(environ))
-            if not page.body:
+            doc = json_doc(project, files, version or None)
+            if doc.empty:
                 return None
-            status, headers, body = page_parts(environ, page, JSON, "Accept-Encoding")
+            status, headers, body = json_parts(environ, doc, base_url(environ))
             if status == 200:
                 headers["Content-Length"] = str(len(body))
             return reasons[status], list(headers.items()), body

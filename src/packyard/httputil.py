@@ -203,8 +203,22 @@ def _media_ranges(accept: str) -> list[tuple[str, float]]:
     return [(_ALIASES.get(kind, kind), q) for kind, q in _weighted(accept)]
 
 
-@functools.lru_cache(maxsize=512)  # clients send a handful of distinct headers
+# Clients send a handful of distinct Accept and Accept-Encoding headers, so their
+# answers are remembered; but only for values up to MEMO_MAX characters, so that the
+# memory a client can fill with header values it makes up stays small (512 entries of
+# at most 256 characters per function), whatever --max-header-size allows.
+MEMO_MAX = 256
+
+
 def negotiate(accept: str | None, format_param: str | None = None) -> str | None:
+    """The simple-API content type to answer with, or None for 406 Not Acceptable
+    (see ``_negotiate``); remembered for short headers."""
+    if len(accept or "") + len(format_param or "") <= MEMO_MAX:
+        return _negotiate_memo(accept, format_param)
+    return _negotiate(accept, format_param)
+
+
+def _negotiate(accept: str | None, format_param: str | None = None) -> str | None:
     """The simple-API content type to answer with, or None for 406 Not Acceptable.
 
     ``?format=`` (one exact content type) takes precedence over Accept. A missing or
@@ -237,9 +251,18 @@ def negotiate(accept: str | None, format_param: str | None = None) -> str | None
     return chosen
 
 
-@functools.lru_cache(maxsize=512)
+_negotiate_memo = functools.lru_cache(maxsize=512)(_negotiate)
+
+
 def accepts_encoding(header: str | None, coding: str) -> bool:
-    """True when Accept-Encoding allows ``coding`` (named or by ``*``, with q > 0)."""
+    """True when Accept-Encoding allows ``coding`` (named or by ``*``, with q > 0);
+    remembered for short headers."""
+    if header is None or len(header) <= MEMO_MAX:
+        return _accepts_memo(header, coding)
+    return _accepts_encoding(header, coding)
+
+
+def _accepts_encoding(header: str | None, coding: str) -> bool:
     if not header:
         return False
     named: float | None = None
@@ -252,3 +275,6 @@ def accepts_encoding(header: str | None, coding: str) -> bool:
     if named is not None:
         return named > 0
     return star is not None and star > 0
+
+
+_accepts_memo = functools.lru_cache(maxsize=512)(_accepts_encoding)

@@ -105,8 +105,20 @@ def _last(value: str) -> str:
     return value.rsplit(",", 1)[-1].strip()
 
 
-@lru_cache(maxsize=1024)
+_ADDRESS_MAX = 64  # characters: longer than any address; not remembered (see _address)
+
+
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address in ``text`` (a peer, or an X-Forwarded-For item), or None. Short
+    texts are remembered; longer ones cannot be addresses and are not kept, so made-up
+    X-Forwarded-For items cannot fill the memory."""
+    if len(text) <= _ADDRESS_MAX:
+        return _address_memo(text)
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _address_memo(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(text.strip().strip("[]"))
     except ValueError:

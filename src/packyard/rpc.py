@@ -20,6 +20,9 @@ import defusedxml
 import defusedxml.ElementTree
 
 MAX_BODY = 1 << 20
+# Methods whose answers carry what files' core metadata says (search shows summaries):
+# the caller lets them through only to clients that may download (issue 12).
+METADATA_METHODS = frozenset({"search"})
 
 
 class RpcError(Exception):
@@ -89,6 +92,12 @@ def search(catalogue: Catalogue, spec: object, operator: object = "or") -> list[
 
 def handle(body: bytes, catalogue: Catalogue) -> bytes:
     """The XML-RPC response document for a request body; RpcError for a bad request."""
+    params, method = parse(body)
+    return dispatch(method, params, catalogue)
+
+
+def parse(body: bytes) -> tuple[tuple[Any, ...], str]:
+    """The parameters and method name of a request body; RpcError for a bad request."""
     if len(body) > MAX_BODY:
         raise RpcError(413, f"XML-RPC request larger than {MAX_BODY} bytes")
     try:
@@ -119,6 +128,11 @@ def handle(body: bytes, catalogue: Catalogue) -> bytes:
         ) from None
     if method is None:
         raise RpcError(400, "Invalid XML-RPC request: no methodName")
+    return params, method
+
+
+def dispatch(method: str, params: tuple[Any, ...], catalogue: Catalogue) -> bytes:
+    """The XML-RPC response document of one parsed call."""
     if method == "search":
         if not params:
             return _fault(-32602, "search(spec[, operator]) needs a spec")

@@ -718,6 +718,8 @@ class Setup:
     file_cache: str | None  # None: no Cache-Control header at all
     index_cache: str
     auth: bool = False  # send Basic credentials
+    # PyPI JSON documents carry core metadata: private when download is protected too.
+    json_cache: str | None = None  # None: as index_cache
 
 
 SETUPS = {
@@ -735,7 +737,11 @@ SETUPS = {
         ("--cache-control", "60", "--overwrite"), "public, max-age=60", "public, max-age=10"
     ),
     "auth-download": Setup(
-        ("-a", "download"), f"private, max-age={YEAR}, immutable", "public, max-age=10", True
+        ("-a", "download"),
+        f"private, max-age={YEAR}, immutable",
+        "public, max-age=10",
+        True,
+        "private, max-age=10",
     ),
     "auth-list": Setup(
         ("-a", "list"), f"public, max-age={YEAR}, immutable", "private, max-age=10", True
@@ -821,8 +827,11 @@ def test_index_cache_control(configured: Callable[[str], Server], name: str) -> 
         zipped = fetch(server.url, path, {**creds, **headers, "Accept-Encoding": "gzip"})
         cond = fetch(server.url, path, {**creds, **headers, "If-None-Match": full.etag})
         assert (full.status, zipped.status, cond.status) == (200, 200, 304), key
+        expected = setup.index_cache
+        if key in ("pypi-project", "pypi-release", "legacy-json"):
+            expected = setup.json_cache or setup.index_cache
         for got in (full, zipped, cond):
-            assert got.header("Cache-Control") == setup.index_cache, (key, got.pairs)
+            assert got.header("Cache-Control") == expected, (key, got.pairs)
             assert got.header("Vary") == vary, key
             assert got.count("Cache-Control") == 1
 

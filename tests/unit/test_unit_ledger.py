@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -953,3 +954,67 @@ def test_release_yank_covers_a_file_added_to_the_cache_later(pkgs: Path, cache: 
     path = make_wheel(pkgs, "foo", "2.0")
     cache.refresh(0, [path.name])
     assert yank_reason(cache, path.name) == "later too"
+
+
+# --- Summary and Name kept with the facts (XML-RPC search reads them, issue 12 item 7)
+
+
+def test_facts_keep_summary_and_name(pkgs: Path, root: Root, ledger: Ledger) -> None:
+    meta = metadata_text("Fancy_Pkg", "1.0", summary="Does fancy things").encode()
+    dist = dist_of(root, make_wheel(pkgs, "fancy-pkg", "1.0", metadata=meta))
+    facts = ledger.facts(dist)
+    assert facts is not None
+    assert (facts.summary, facts.meta_name) == ("Does fancy things", "Fancy_Pkg")
+    again = ledger.facts(dist)  # read back from the row
+    assert again is not None
+    assert (again.summary, again.meta_name) == ("Does fancy things", "Fancy_Pkg")
+
+
+def test_facts_without_summary_or_metadata(pkgs: Path, root: Root, ledger: Ledger) -> None:
+    meta = b"Metadata-Version: 2.1\nName: plain\nVersion: 1.0\n\n"
+    plain = ledger.facts(dist_of(root, make_wheel(pkgs, "plain", "1.0", metadata=meta)))
+    assert plain is not None
+    assert (plain.summary, plain.meta_name) == ("", "plain")
+    broken = pkgs / "broken-1.0-py3-none-any.whl"
+    broken.write_bytes(b"not a zip")
+    facts = ledger.facts(dist_of(root, broken))
+    assert facts is not None
+    assert (facts.summary, facts.meta_name) == (None, None)
+
+
+def _as_schema_1(path: str) -> None:
+    """Turn a ledger into what packyard with schema 1 wrote: no summary, no meta_name."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("ALTER TABLE files DROP COLUMN summary")
+    conn.execute("ALTER TABLE files DROP COLUMN meta_name")
+    conn.execute("PRAGMA user_version=1")
+    conn.close()
+
+
+def test_schema_1_ledger_is_migrated_from_stored_metadata(pkgs: Path, root: Root) -> None:
+    meta = metadata_text("Old_Lib", "1.0", summary="From before the migration").encode()
+    path = make_wheel(pkgs, "old-lib", "1.0", metadata=meta)
+    dist = dist_of(root, path)
+    first = Ledger([root])
+    assert first.facts(dist) is not None
+    first.close()
+    ledger_path = str(pkgs / LEDGER_DIR / LEDGER_FILE)
+    _as_schema_1(ledger_path)
+    # The archive is now garbage with the same identity: the migration must use the
+    # metadata the ledger holds, never the archive.
+    st = path.stat()
+    with open(path, "r+b") as fh:
+        fh.write(b"\0" * st.st_size)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert dist_of(root, path).identity == dist.identity
+    again = Ledger([root])
+    try:
+        facts = again.facts(dist)
+        assert facts is not None
+        assert (facts.summary, facts.meta_name) == ("From before the migration", "Old_Lib")
+        assert facts.metadata_sha256 == sha256(meta)
+    finally:
+        again.close()
+    conn = sqlite3.connect(ledger_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    conn.close()

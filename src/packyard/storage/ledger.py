@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 LEDGER_DIR = ".packyard"
 LEDGER_FILE = "ledger.sqlite3"
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2  # 2: files.summary and files.meta_name (XML-RPC search)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     relpath TEXT PRIMARY KEY,
@@ -67,6 +67,8 @@ CREATE TABLE IF NOT EXISTS files (
     meta_sha256 TEXT,               -- sha256 of the core metadata file, NULL if unreadable
     meta_servable INTEGER,          -- 1: a wheel's METADATA, served as <file>.metadata
     requires_python TEXT,
+    summary TEXT,                   -- Summary of the core metadata ('' none), NULL if unreadable
+    meta_name TEXT,                 -- Name of the core metadata, as written
     yanked TEXT                     -- NULL: not yanked; else the reason ('' for none given)
 );
 CREATE TABLE IF NOT EXISTS metadata (
@@ -150,6 +152,8 @@ class FileFacts:
     metadata_sha256: str | None  # None: no readable core metadata
     metadata_servable: bool  # a wheel's METADATA: offered as <file>.metadata (PEP 658)
     requires_python: str | None
+    summary: str | None = None  # the metadata's Summary ('' when it has none)
+    meta_name: str | None = None  # the metadata's Name, as its author wrote it
 
     @property
     def core_metadata(self) -> str | None:
@@ -175,17 +179,20 @@ class _Row:
     meta_sha256: str | None = None
     meta_servable: bool = False
     requires_python: str | None = None
+    summary: str | None = None
+    meta_name: str | None = None
 
 
 _COLUMNS = (
     "size, mtime_ns, inode, seen_at, f_size, f_mtime_ns, f_inode, upload_time, digests, "
-    "meta_sha256, meta_servable, requires_python"
+    "meta_sha256, meta_servable, requires_python, summary, meta_name"
 )
 
 
 def _row(values: Sequence[object]) -> _Row:
     size, mtime_ns, inode, seen_at, f_size, f_mtime_ns, f_inode = values[:7]
-    upload_time, digests, meta_sha256, meta_servable, requires_python = values[7:]
+    upload_time, digests, meta_sha256, meta_servable, requires_python = values[7:12]
+    summary, meta_name = values[12:14]
     facts_identity = (
         (int(str(f_size)), int(str(f_mtime_ns)), int(str(f_inode))) if f_size is not None else None
     )
@@ -202,6 +209,8 @@ def _row(values: Sequence[object]) -> _Row:
         meta_sha256=str(meta_sha256) if meta_sha256 is not None else None,
         meta_servable=bool(meta_servable),
         requires_python=str(requires_python) if requires_python is not None else None,
+        summary=str(summary) if summary is not None else None,
+        meta_name=str(meta_name) if meta_name is not None else None,
     )
 
 
@@ -210,6 +219,54 @@ def _check_schema(conn: sqlite3.Connection) -> None:
     if version > _SCHEMA_VERSION:
         raise sqlite3.DatabaseError(
             f"written by a newer packyard (schema {version}, this one knows {_SCHEMA_VERSION})"
+        )
+
+
+def _headline(body: bytes) -> tuple[str, str | None]:
+    """The Summary ('' when there is none) and the Name of a core metadata file."""
+    parsed = metadata.parse(body)
+    return parsed.get("summary") or "", parsed.get("name") or None
+
+
+_ADDED_IN_2 = ("summary", "meta_name")
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a ledger written by an older packyard up to this schema, in one
+    transaction (several processes may open the same ledger at once)."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] == _SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        have = {str(row[1]) for row in conn.execute("PRAGMA table_info(files)")}
+        missing = [column for column in _ADDED_IN_2 if column not in have]
+        for column in missing:
+            conn.execute(f"ALTER TABLE files ADD COLUMN {column} TEXT")
+        if missing:
+            _backfill_headlines(conn)
+        conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _backfill_headlines(conn: sqlite3.Connection) -> None:
+    """Summary and Name of the files whose metadata a schema-1 ledger already holds,
+    read from the stored metadata (one body at a time), never from the archives."""
+    digests = [
+        str(row[0])
+        for row in conn.execute(
+            "SELECT DISTINCT meta_sha256 FROM files WHERE meta_sha256 IS NOT NULL"
+        )
+    ]
+    for digest in digests:
+        found = conn.execute("SELECT body FROM metadata WHERE sha256=?", (digest,)).fetchone()
+        if found is None:
+            continue
+        summary, name = _headline(bytes(found[0]))
+        conn.execute(
+            "UPDATE files SET summary=?, meta_name=? WHERE meta_sha256=?", (summary, name, digest)
         )
 
 
@@ -259,7 +316,7 @@ class RootLedger:
                 conn.execute("PRAGMA synchronous=NORMAL")
             _check_schema(conn)
             conn.executescript(_SCHEMA)
-            conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+            _migrate(conn)
         except BaseException:
             conn.close()
             raise
@@ -447,6 +504,8 @@ class RootLedger:
             metadata_sha256=row.meta_sha256,
             metadata_servable=row.meta_servable,
             requires_python=row.requires_python,
+            summary=row.summary,
+            meta_name=row.meta_name,
         )
 
     def peek(self, dist: Distribution, algos: Collection[str] = BASE_ALGOS) -> FileFacts | None:
@@ -498,6 +557,8 @@ class RootLedger:
                 metadata_sha256=row.meta_sha256,
                 metadata_servable=row.meta_servable,
                 requires_python=row.requires_python,
+                summary=row.summary,
+                meta_name=row.meta_name,
             )
         extracted = self._extract(dist)
         if row is None:
@@ -530,10 +591,11 @@ class RootLedger:
         note_change: bool = False,
     ) -> FileFacts:
         meta_sha256 = None
-        requires_python = None
+        requires_python = summary = meta_name = None
         if extracted is not None:
             meta_sha256 = hashlib.sha256(extracted.body).hexdigest()
             requires_python = metadata.requires_python(extracted.body)
+            summary, meta_name = _headline(extracted.body)
         size, mtime, inode = dist.identity
         with self._write() as conn:
             if extracted is not None:
@@ -544,13 +606,15 @@ class RootLedger:
             conn.execute(
                 "INSERT INTO files (relpath, size, mtime_ns, inode, seen_at, f_size, f_mtime_ns, "
                 "f_inode, upload_time, sha256, digests, meta_sha256, meta_servable, "
-                "requires_python) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "requires_python, summary, meta_name) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(relpath) DO UPDATE SET size=excluded.size, "
                 "mtime_ns=excluded.mtime_ns, inode=excluded.inode, f_size=excluded.f_size, "
                 "f_mtime_ns=excluded.f_mtime_ns, f_inode=excluded.f_inode, "
                 "upload_time=excluded.upload_time, sha256=excluded.sha256, "
                 "digests=excluded.digests, meta_sha256=excluded.meta_sha256, "
-                "meta_servable=excluded.meta_servable, requires_python=excluded.requires_python",
+                "meta_servable=excluded.meta_servable, requires_python=excluded.requires_python, "
+                "summary=excluded.summary, meta_name=excluded.meta_name",
                 (
                     dist.relpath,
                     size,
@@ -566,6 +630,8 @@ class RootLedger:
                     meta_sha256,
                     int(extracted is not None and extracted.servable),
                     requires_python,
+                    summary,
+                    meta_name,
                 ),
             )
             if note_change:
@@ -579,6 +645,8 @@ class RootLedger:
             metadata_sha256=meta_sha256,
             metadata_servable=extracted is not None and extracted.servable,
             requires_python=requires_python,
+            summary=summary,
+            meta_name=meta_name,
         )
 
     def record_upload(self, dist: Distribution, recorded: Recorded) -> FileFacts:
