@@ -48,7 +48,7 @@ from packyard.index.filenames import Kind
 from packyard.index.model import Distribution, IndexSnapshot
 from packyard.index.names import is_valid_name, normalize
 from packyard.storage.cache import IndexCache
-from packyard.storage.directory import Unservable, file_identity, open_listed
+from packyard.storage.directory import Gone, Unservable, file_identity, open_listed
 from packyard.storage.ledger import PYPI_ALGOS, FileFacts, format_time, version_key
 from packyard.upload import Uploader, UploadError
 
@@ -188,7 +188,8 @@ def open_served(
     try:
         fh, st = open_listed(dist)
     except Unservable as exc:
-        log.warning("not serving %s", exc)
+        if not isinstance(exc, Gone):
+            log.warning("not serving %s", exc)
         return _text(404, f"Not Found: {exc}")
     if file_identity(st) == dist.identity:
         return fh, st

@@ -111,12 +111,18 @@ class Unservable(Exception):
     its root or to a hidden path. The message says which, for the log and the client."""
 
 
+class Gone(Unservable):
+    """Nothing is at the path (removed meanwhile): not worth a warning."""
+
+
 def open_listed(dist: Distribution) -> tuple[io.BufferedReader, os.stat_result]:
     """The file listed as ``dist``, open for reading, and its fstat. Never blocks and
     never follows a symlink that ``scan`` would not list. The caller compares
     ``(st_size, st_mtime_ns, st_ino)`` with ``dist.identity`` before using the bytes."""
     try:
         fd = os.open(dist.path, OPEN_FLAGS)
+    except FileNotFoundError as exc:
+        raise Gone(f"{dist.relpath} is no longer available") from exc
     except OSError as exc:
         if exc.errno not in (errno.ELOOP, errno.EMLINK):  # EMLINK: BSDs' O_NOFOLLOW
             raise Unservable(f"{dist.relpath} cannot be opened: {exc.strerror}") from exc
@@ -134,10 +140,11 @@ def open_listed(dist: Distribution) -> tuple[io.BufferedReader, os.stat_result]:
 
 def _open_link_target(dist: Distribution) -> int:
     """The real file behind a symlinked listed file, if its root may serve it (the
-    rare path: a symlink costs a realpath per open)."""
+    rare path: a symlink costs a realpath per open). A directory on the resolved path
+    swapped for a symlink meanwhile yields another inode, which the caller refuses."""
     real = os.path.realpath(dist.path)
     if not Root.of(dist.root).holds(real):
-        raise Unservable(f"{dist.relpath} is a symlink that leads out of the index")
+        raise Unservable(f"{dist.relpath} is a symlink to a file this index does not serve")
     try:
         return os.open(real, OPEN_FLAGS)
     except OSError as exc:

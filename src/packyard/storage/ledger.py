@@ -137,7 +137,7 @@ def open_as_listed(dist: Distribution) -> IO[bytes] | None:
     try:
         fh, st = open_listed(dist)
     except Unservable as exc:
-        log.warning("cannot read %s", exc)
+        log.warning("cannot read %s", exc)  # a file removed meanwhile included, as before
         return None
     if file_identity(st) != dist.identity:
         fh.close()
