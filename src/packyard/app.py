@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import stat
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -46,6 +46,7 @@ from packyard.index.model import Distribution, IndexSnapshot
 from packyard.index.names import is_valid_name, normalize
 from packyard.pagecache import JSON_BUDGET, PAGES_BUDGET, ByteCache, JsonDoc, Page
 from packyard.storage.cache import IndexCache
+from packyard.storage.directory import Gone, Unservable, file_identity, open_listed
 from packyard.storage.ledger import PYPI_ALGOS, FileFacts, format_time, version_key
 from packyard.upload import Uploader, UploadError
 
@@ -122,61 +123,112 @@ def _file_headers(size: int, mtime_ns: int, cache_control: str | None) -> dict[s
     return headers
 
 
-def serve_file(dist: Distribution, cache_control: str | None) -> bottle.HTTPResponse:
-    """A distribution file with validators, conditional requests and single ranges."""
-    environ = bottle.request.environ
+# Re-reads one listed file from disk (as the watcher would) and gives what the index
+# lists under its relpath now, or None.
+Relist = Callable[[Distribution], Distribution | None]
+
+
+def open_served(
+    dist: Distribution, relist: Relist
+) -> tuple[IO[bytes], os.stat_result] | bottle.HTTPResponse:
+    """The listed file open for serving, or the answer that says why not.
+
+    404 when its path holds nothing that may be served (gone, a FIFO, socket or device,
+    a symlink out of the index or to a hidden path). When the file there is not the one
+    listed (replaced or rewritten before the watcher noticed), the entry is re-read now
+    and the file is served only if the index then lists exactly these bytes (same size,
+    mtime and inode), so the bytes always match the hash the pages show; else 503.
+    """
     try:
-        fh = open(dist.path, "rb")  # noqa: SIM115 - handed to the WSGI server, which closes it
-    except OSError:
+        fh, st = open_listed(dist)
+    except Unservable as exc:
+        if not isinstance(exc, Gone):
+            log.warning("not serving %s", exc)
+        return _text(404, f"Not Found: {exc}")
+    if file_identity(st) == dist.identity:
+        return fh, st
+    fresh = relist(dist)
+    if fresh is not None and fresh.path == dist.path and fresh.identity == file_identity(st):
+        return fh, st
+    fh.close()
+    if fresh is None:
         return _text(404, f"Not Found: {dist.relpath} is no longer available")
+    return _text(
+        503,
+        f"Service Unavailable: {dist.relpath} changed on disk while it was being read; try again",
+        Retry_After="1",
+    )
+
+
+def _file_body(environ: dict[str, Any], fh: IO[bytes], first: int, length: int) -> Any:
+    """The body that sends ``length`` bytes of ``fh`` from ``first``.
+
+    With a wsgi.file_wrapper (waitress, gunicorn) it is the file itself, positioned at
+    ``first``: bottle hands it to the wrapper, and the server sends at most
+    Content-Length bytes from the current position, from its own loop (waitress) or
+    with sendfile (gunicorn). A client that never reads then holds its connection, never
+    a thread. Without one, a generator that stops after exactly ``length`` bytes.
+    """
+    if "wsgi.file_wrapper" in environ:
+        fh.seek(first)
+        return fh
+    return _file_range(fh, first, length)
+
+
+def serve_file(
+    dist: Distribution, cache_control: str | None, relist: Relist
+) -> bottle.HTTPResponse:
+    """A distribution file with validators, conditional requests and single ranges."""
+    opened = open_served(dist, relist)
+    if isinstance(opened, bottle.HTTPResponse):
+        return opened
+    fh, st = opened
     try:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            fh.close()
-            return _text(404, f"Not Found: {dist.relpath}")
-        headers = file_headers(st, cache_control)
-        etag = headers["ETag"]
-
-        inm = environ.get("HTTP_IF_NONE_MATCH")
-        ims = environ.get("HTTP_IF_MODIFIED_SINCE")
-        not_modified = False
-        if inm is not None:
-            not_modified = etag_matches(inm, etag)
-        elif ims is not None:
-            since = parse_http_date(ims)
-            not_modified = since is not None and int(st.st_mtime) <= since
-        if not_modified:
-            fh.close()
-            return bottle.HTTPResponse(b"", status=304, **headers)
-
-        size = st.st_size
-        range_header = environ.get("HTTP_RANGE")
-        if range_header is not None and if_range_allows(
-            environ.get("HTTP_IF_RANGE"), etag, st.st_mtime
-        ):
-            wanted = parse_range(range_header, size)
-            if wanted == UNSATISFIABLE:
-                fh.close()
-                headers["Content-Range"] = f"bytes */{size}"
-                headers["Content-Type"] = TEXT
-                return bottle.HTTPResponse(
-                    f"Range Not Satisfiable: {range_header} (the file has {size} bytes)\n",
-                    status=416,
-                    **headers,
-                )
-            if wanted is not None:
-                first, last = wanted
-                headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-                headers["Content-Length"] = str(last - first + 1)
-                return bottle.HTTPResponse(
-                    _file_range(fh, first, last - first + 1), status=206, **headers
-                )
-        headers["Content-Length"] = str(size)
-        # bottle hands a file object to the server's wsgi.file_wrapper (sendfile).
-        return bottle.HTTPResponse(fh, status=200, **headers)
+        answer, handed_over = _file_answer(bottle.request.environ, fh, st, cache_control)
     except BaseException:
         fh.close()
         raise
+    if not handed_over:
+        fh.close()
+    return answer
+
+
+def _file_answer(
+    environ: dict[str, Any], fh: IO[bytes], st: os.stat_result, cache_control: str | None
+) -> tuple[bottle.HTTPResponse, bool]:
+    """The answer for an open file, and whether its body took the file (to close)."""
+    headers = file_headers(st, cache_control)
+    etag = headers["ETag"]
+    inm = environ.get("HTTP_IF_NONE_MATCH")
+    ims = environ.get("HTTP_IF_MODIFIED_SINCE")
+    not_modified = False
+    if inm is not None:
+        not_modified = etag_matches(inm, etag)
+    elif ims is not None:
+        since = parse_http_date(ims)
+        not_modified = since is not None and int(st.st_mtime) <= since
+    if not_modified:
+        return bottle.HTTPResponse(b"", status=304, **headers), False
+
+    size = st.st_size
+    range_header = environ.get("HTTP_RANGE")
+    if range_header is not None and if_range_allows(
+        environ.get("HTTP_IF_RANGE"), etag, st.st_mtime
+    ):
+        wanted = parse_range(range_header, size)
+        if wanted == UNSATISFIABLE:
+            headers["Content-Range"] = f"bytes */{size}"
+            headers["Content-Type"] = TEXT
+            message = f"Range Not Satisfiable: {range_header} (the file has {size} bytes)\n"
+            return bottle.HTTPResponse(message, status=416, **headers), False
+        if wanted is not None:
+            first, last = wanted
+            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+            headers["Content-Length"] = str(last - first + 1)
+            body = _file_body(environ, fh, first, last - first + 1)
+            return bottle.HTTPResponse(body, status=206, **headers), True
+    headers["Content-Length"] = str(size)
+    return bottle.HTTPResponse(_file_body(environ, fh, 0, size), status=200, **headers), True
 
 
 class SmallFiles:
@@ -219,12 +271,13 @@ class SmallFiles:
     def read(self, dist: Distribution) -> bytes | None:
         """A small file's bytes; None if it is not there, too big or not as listed."""
         try:
-            with open(dist.path, "rb") as fh:
-                st = os.fstat(fh.fileno())
-                if not stat.S_ISREG(st.st_mode) or st.st_size > self.max_file:
-                    return None
-                if (st.st_size, st.st_mtime_ns, st.st_ino) != dist.identity:
-                    return None  # changed on disk; the watcher will tell the snapshot
+            fh, st = open_listed(dist)
+        except Unservable:
+            return None  # the route answers, with the reason
+        try:
+            with fh:
+                if st.st_size > self.max_file or file_identity(st) != dist.identity:
+                    return None  # changed on disk: the route re-reads the entry
                 data = fh.read(self.max_file + 1)
         except OSError:
             return None
@@ -547,7 +600,16 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             if relpath.endswith(".metadata"):
                 return metadata_file(relpath)
             return _text(404, f"Not Found: {relpath} is not a file of this index")
-        return serve_file(dist, file_cache)
+        return serve_file(dist, file_cache, relist)
+
+    def relist(dist: Distribution) -> Distribution | None:
+        """Re-read one listed file now (it changed before the watcher said so)."""
+        try:
+            snap = cache.refresh(ledger.root_index(dist), (dist.relpath,))
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("cannot re-read %s: %s", dist.relpath, exc)
+            return None
+        return snap.files.get(dist.relpath)
 
     def metadata_answer(dist: Distribution) -> tuple[dict[str, str], bytes] | None:
         """The headers and body of a file's PEP 658 metadata file; None if it has none."""
@@ -874,13 +936,12 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
                     hit = list(headers.items()), data
                 return reasons[200], hit[0], hit[1]
             try:
-                fh = open(dist.path, "rb")  # noqa: SIM115 - closed by the server or below
-            except OSError:
-                return None
-            st = os.fstat(fh.fileno())
-            if not stat.S_ISREG(st.st_mode):
+                fh, st = open_listed(dist)
+            except Unservable:
+                return None  # the route answers, with the reason
+            if file_identity(st) != dist.identity:
                 fh.close()
-                return None
+                return None  # changed on disk: the route re-reads the entry
             headers = file_headers(st, file_cache)
             headers["Content-Length"] = str(st.st_size)
             wrapper = environ.get("wsgi.file_wrapper")

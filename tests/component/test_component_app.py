@@ -18,7 +18,7 @@ from packyard.storage.watcher import Watcher
 
 
 def call(
-    app, path: str, script_name: str = "", query: str = ""
+    app, path: str, script_name: str = "", query: str = "", **headers: str
 ) -> tuple[str, dict[str, str], bytes]:
     environ = {
         "REQUEST_METHOD": "GET",
@@ -36,6 +36,7 @@ def call(
         "wsgi.multithread": True,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
+        **{"HTTP_" + k.upper(): v for k, v in headers.items()},
     }
     seen: dict[str, object] = {}
 
@@ -104,3 +105,34 @@ def test_polling_watcher_sees_added_and_removed_files(tmp_path: Path) -> None:
         assert wait_for(lambda: "polled" not in cache.snapshot.projects, timeout=5)
     finally:
         watcher.stop()
+
+
+@pytest.mark.parametrize(
+    ("header", "first", "end"),
+    [
+        (None, 0, None),
+        ("bytes=0-", 0, None),
+        ("bytes=70000-70099", 70000, 70100),
+        ("bytes=-123", -123, None),
+    ],
+)
+@pytest.mark.parametrize("route", [True, False])
+def test_without_a_file_wrapper_files_and_ranges_are_exact(
+    tmp_path: Path, header: str | None, first: int, end: int | None, route: bool
+) -> None:
+    """A WSGI server without wsgi.file_wrapper gets a generator that stops after the
+    bytes announced (issue 12, item 1): never the rest of the file after a range."""
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    data = bytes(range(256)) * 1200  # larger than the small-file cache takes
+    (packages / "big-1.0.tar.gz").write_bytes(data)
+    cache = IndexCache([Root.of(str(packages))])
+    cache.rescan()
+    app = create_app(Config(roots=(packages,)), Services(cache=cache))
+    headers = {"range": header} if header else {}
+    status, got, body = call(
+        app, "/packages/big-1.0.tar.gz", query="via=route" if route else "", **headers
+    )
+    assert status.startswith("206" if header else "200")
+    assert body == data[first:end]
+    assert got["content-length"] == str(len(body))

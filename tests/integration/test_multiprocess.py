@@ -189,3 +189,26 @@ def test_gunicorn_with_a_bad_setting_stops_with_one_line(tmp_path: Path) -> None
     assert len(errors) == 1, output
     assert "crc32" in errors[0]
     assert "Traceback" not in output
+
+
+RANGES = [("bytes=0-", 0, None), ("bytes=70000-70099", 70000, 70100), ("bytes=-123", -123, None)]
+
+
+def test_gunicorn_serves_ranges_of_large_files_exactly(tmp_path: Path) -> None:
+    """Ranges go to the server's wsgi.file_wrapper positioned at the first byte (issue
+    12, item 1); gunicorn sends from that position, Content-Length bytes (sendfile)."""
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    data = os.urandom(300 << 10)  # larger than the small-file cache takes
+    (packages / "big-1.0.tar.gz").write_bytes(data)
+    proc, url = start_gunicorn(packages, 1, {})
+    try:
+        assert wait_for(lambda: answers(url), timeout=30), stop(proc)
+        assert http(url + "packages/big-1.0.tar.gz").body == data
+        for header, first, end in RANGES:
+            resp = http(url + "packages/big-1.0.tar.gz", headers={"Range": header})
+            assert resp.status == 206, header
+            assert resp.body == data[first:end], header
+            assert resp.header("Content-Length") == str(len(data[first:end]))
+    finally:
+        stop(proc)

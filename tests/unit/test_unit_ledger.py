@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -241,6 +242,48 @@ def test_facts_of_a_vanished_file(pkgs: Path, root: Root, ledger: Ledger) -> Non
     dist = dist_of(root, path)
     path.unlink()
     assert ledger.facts(dist) is None
+
+
+def facts_within(ledger: Ledger, dist: Distribution, seconds: float = 5.0) -> list[object]:
+    """ledger.facts(dist) run in a thread: [result], or [] if it did not return in time
+    (an open() that blocks on a FIFO)."""
+    result: list[object] = []
+    worker = threading.Thread(target=lambda: result.append(ledger.facts(dist)), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    return result
+
+
+@pytest.mark.parametrize("swap", ["fifo", "symlink out", "symlink to the ledger", "rewritten"])
+def test_facts_are_only_read_from_the_listed_file(
+    pkgs: Path, root: Root, ledger: Ledger, tmp_path: Path, swap: str
+) -> None:
+    """Hashing opens the file as serving does (issue 12, item 4): a FIFO, a symlink out of
+    the root or to a hidden path, or other bytes than the listed identity give no facts
+    (the watcher re-lists the file), never a blocked thread or another file's digests."""
+    path = make_wheel(pkgs, "foo", "1.0")
+    dist = dist_of(root, path)
+    outside = tmp_path / "outside.whl"
+    outside.write_bytes(path.read_bytes())
+    path.unlink()
+    if swap == "fifo":
+        os.mkfifo(path)
+    elif swap == "symlink out":
+        path.symlink_to(outside)
+    elif swap == "symlink to the ledger":
+        path.symlink_to(Path(LEDGER_DIR) / LEDGER_FILE)
+    else:
+        path.write_bytes(b"other bytes")
+    assert facts_within(ledger, dist) == [None]
+
+
+def test_facts_of_a_symlink_inside_the_root(pkgs: Path, root: Root, ledger: Ledger) -> None:
+    target = make_wheel(pkgs, "foo", "1.0")
+    link = pkgs / "bar-1.0-py3-none-any.whl"
+    link.symlink_to(target.name)
+    facts = ledger.facts(dist_of(root, link))
+    assert facts is not None
+    assert facts.digests["sha256"] == sha256(target.read_bytes())
 
 
 def test_facts_with_more_algorithms(pkgs: Path, root: Root, ledger: Ledger) -> None:

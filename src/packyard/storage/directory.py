@@ -4,12 +4,19 @@ Rules (the same for the start-up scan and for single paths reported by the watch
 - names starting with "." (files and directories) are never listed: they are ours
   (temporary uploads, the metadata store) or the user's hidden files;
 - symlinked directories are not followed; a symlinked file is listed only when its
-  target lies inside the same root;
+  real target lies inside the same root and not under a hidden name (so a link to
+  ``.packyard/`` or to an htpasswd file kept in a dot-directory is never listed);
 - only recognized distribution filenames are listed.
+
+Serving and hashing open a listed file with ``open_listed``: never following a symlink
+that the rules above would not list, never blocking on a FIFO or device, and only a
+regular file; the caller then compares its identity with the listed one.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import logging
 import os
 import stat
@@ -21,6 +28,11 @@ from packyard.index.model import Distribution
 from packyard.index.names import normalize
 
 log = logging.getLogger(__name__)
+
+# How every listed file is opened for reading: a symlink as the last component is not
+# followed (ELOOP; see open_listed), a FIFO or device does not block the open, and the
+# descriptor does not leak into child processes.
+OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +47,14 @@ class Root:
         absolute = os.path.abspath(path)
         return cls(path=absolute, real=os.path.realpath(absolute))
 
-    def contains(self, target: str) -> bool:
+    def holds(self, target: str) -> bool:
+        """Whether ``target`` (a path, symlinks resolved here) is a file this root may
+        serve: inside it, and no part of its path below the root starts with "."."""
         real = os.path.realpath(target)
-        return real == self.real or real.startswith(self.real.rstrip(os.sep) + os.sep)
+        prefix = self.real.rstrip(os.sep) + os.sep
+        if not real.startswith(prefix):
+            return False
+        return not any(part.startswith(".") for part in real[len(prefix) :].split(os.sep))
 
 
 def is_hidden_relpath(relpath: str) -> bool:
@@ -77,10 +94,61 @@ def _stat_file(root: Root, path: str, is_symlink: bool) -> os.stat_result | None
         return None  # vanished, dangling symlink, no permission
     if not stat.S_ISREG(st.st_mode):
         return None
-    if is_symlink and not root.contains(path):
-        log.warning("not serving %s: symlink leads outside %s", path, root.path)
+    if is_symlink and not root.holds(path):
+        log.warning("not serving %s: symlink leads outside %s or to a hidden path", path, root.path)
         return None
     return st
+
+
+def file_identity(st: os.stat_result) -> tuple[int, int, int]:
+    """The identity of an open file, to compare with ``Distribution.identity``."""
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+class Unservable(Exception):
+    """The path of a listed file holds no file that may be served now: it is gone, not
+    a regular file (a FIFO, socket, device or directory), or a symlink that leads out of
+    its root or to a hidden path. The message says which, for the log and the client."""
+
+
+class Gone(Unservable):
+    """Nothing is at the path (removed meanwhile): not worth a warning."""
+
+
+def open_listed(dist: Distribution) -> tuple[io.BufferedReader, os.stat_result]:
+    """The file listed as ``dist``, open for reading, and its fstat. Never blocks and
+    never follows a symlink that ``scan`` would not list. The caller compares
+    ``(st_size, st_mtime_ns, st_ino)`` with ``dist.identity`` before using the bytes."""
+    try:
+        fd = os.open(dist.path, OPEN_FLAGS)
+    except FileNotFoundError as exc:
+        raise Gone(f"{dist.relpath} is no longer available") from exc
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.EMLINK):  # EMLINK: BSDs' O_NOFOLLOW
+            raise Unservable(f"{dist.relpath} cannot be opened: {exc.strerror}") from exc
+        fd = _open_link_target(dist)
+    try:
+        st = os.fstat(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise Unservable(f"{dist.relpath} cannot be examined: {exc.strerror}") from exc
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise Unservable(f"{dist.relpath} is not a regular file")
+    return open(fd, "rb"), st
+
+
+def _open_link_target(dist: Distribution) -> int:
+    """The real file behind a symlinked listed file, if its root may serve it (the
+    rare path: a symlink costs a realpath per open). A directory on the resolved path
+    swapped for a symlink meanwhile yields another inode, which the caller refuses."""
+    real = os.path.realpath(dist.path)
+    if not Root.of(dist.root).holds(real):
+        raise Unservable(f"{dist.relpath} is a symlink to a file this index does not serve")
+    try:
+        return os.open(real, OPEN_FLAGS)
+    except OSError as exc:
+        raise Unservable(f"{dist.relpath} cannot be opened: {exc.strerror}") from exc
 
 
 class _Hints(Collection[str]):

@@ -36,7 +36,7 @@ import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import IO, Protocol
 
 from packaging.utils import canonicalize_version
 from packaging.version import Version
@@ -44,7 +44,7 @@ from packaging.version import Version
 from packyard.index import metadata
 from packyard.index.model import Distribution
 from packyard.logsafe import shown
-from packyard.storage.directory import Root
+from packyard.storage.directory import Root, Unservable, file_identity, open_listed
 
 log = logging.getLogger(__name__)
 
@@ -132,14 +132,29 @@ def _hasher(algo: str) -> _Hasher:
     return hashlib.new(algo)
 
 
-def compute_digests(path: str, algos: Collection[str]) -> dict[str, str]:
-    """Hex digests of one file in a single read."""
+def compute_digests(fh: IO[bytes], algos: Collection[str]) -> dict[str, str]:
+    """Hex digests of an open file, from its current position, in a single read."""
     hashers = {algo: _hasher(algo) for algo in algos}
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            for hasher in hashers.values():
-                hasher.update(chunk)
+    while chunk := fh.read(1 << 20):
+        for hasher in hashers.values():
+            hasher.update(chunk)
     return {algo: hasher.hexdigest() for algo, hasher in hashers.items()}
+
+
+def open_as_listed(dist: Distribution) -> IO[bytes] | None:
+    """The listed file, open for reading, if it is still the file listed (a regular
+    file inside its root with the listed size, mtime and inode: see ``open_listed``);
+    else None, logged. Facts are never computed from other bytes than the listed ones."""
+    try:
+        fh, st = open_listed(dist)
+    except Unservable as exc:
+        log.warning("cannot read %s", exc)  # a file removed meanwhile included, as before
+        return None
+    if file_identity(st) != dist.identity:
+        fh.close()
+        log.info("%s changed on disk since it was listed; read when re-listed", dist.relpath)
+        return None
+    return fh
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,16 +549,23 @@ class RootLedger:
         self, dist: Distribution, row: _Row | None, algos: Collection[str]
     ) -> FileFacts | None:
         same_content = row is not None and row.facts_identity == dist.identity
+        # Only digests are missing: the metadata of this identity is known.
+        only_digests = same_content and row is not None and row.upload_time is not None
         wanted = set(algos) | set(BASE_ALGOS)
         if same_content and row is not None:
             wanted -= set(row.digests)
-        try:
-            digests = compute_digests(dist.path, wanted)
-        except OSError as exc:
-            log.warning("cannot read %s: %s", dist.path, exc.strerror or exc)
+        fh = open_as_listed(dist)
+        if fh is None:
             return None
+        with fh:
+            try:
+                digests = compute_digests(fh, wanted)
+            except OSError as exc:
+                log.warning("cannot read %s: %s", dist.path, exc.strerror or exc)
+                return None
+            extracted = None if only_digests else self._extract(dist, fh)
         now = time.time()
-        if same_content and row is not None and row.upload_time is not None:
+        if only_digests and row is not None and row.upload_time is not None:
             digests = {**row.digests, **digests}
             with self._write() as conn:
                 conn.execute(
@@ -560,7 +582,6 @@ class RootLedger:
                 summary=row.summary,
                 meta_name=row.meta_name,
             )
-        extracted = self._extract(dist)
         if row is None:
             upload_time = now
         elif row.facts_identity is not None and row.digests.get("sha256") == digests["sha256"]:
@@ -571,10 +592,11 @@ class RootLedger:
             upload_time = now  # seen by us before the scan or watcher reported it
         return self._store(dist, upload_time, digests, extracted)
 
-    def _extract(self, dist: Distribution) -> metadata.Extracted | None:
+    @staticmethod
+    def _extract(dist: Distribution, fh: IO[bytes]) -> metadata.Extracted | None:
         try:
-            with open(dist.path, "rb") as fh:
-                return metadata.extract(fh, dist.filename, dist.kind, dist.project)
+            fh.seek(0)
+            return metadata.extract(fh, dist.filename, dist.kind, dist.project)
         except metadata.MetadataError as exc:
             log.warning("%s: no core metadata (%s)", shown(dist.relpath), shown(exc))
         except OSError as exc:
