@@ -50,6 +50,9 @@ def etag_matches(header: str, etag: str) -> bool:
 
 
 UNSATISFIABLE = (-1, -1)
+# Set in the WSGI environ by packyard's waitress transport when it did not read a
+# request's body because the application said, from the head alone, it would refuse it.
+BODY_NOT_READ = "packyard.body_not_read"
 
 
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also takes '²'

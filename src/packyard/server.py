@@ -5,17 +5,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
 import waitress
-from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser, ParsingError
-from waitress.task import WSGITask
 
-from packyard import __version__, multipart, proxy
+from packyard import __version__, multipart, proxy, transport
 from packyard.accesslog import AccessLog
 from packyard.app import Services, create_app
 from packyard.auth import HtpasswdAuthenticator
@@ -45,60 +42,6 @@ class Running:
         self.watcher.stop()
         self.server.close()
         self.services.cache.ledger.close()
-
-
-class _RequestParser(HTTPRequestParser):  # type: ignore[misc]
-    """waitress's request parser, with a header it cannot convert (a Content-Length of
-    more digits than int() takes) answered 400 like its other malformed headers;
-    waitress itself closes the connection without an answer."""
-
-    def parse_header(self, header_plus: bytes) -> None:
-        try:
-            super().parse_header(header_plus)
-        except ParsingError:
-            raise
-        except ValueError:
-            raise ParsingError("a header value is invalid (Content-Length?)") from None
-
-
-class _Task(WSGITask):  # type: ignore[misc]
-    """waitress's request task, keeping an HTTP/1.1 connection open after an answer
-    that has no body by definition (304 Not Modified, 204, 1xx). waitress closes every
-    HTTP/1.1 answer without a Content-Length, and those must not carry one, so each
-    revalidation (uv's If-None-Match) cost a new connection."""
-
-    _bodiless_keep_alive = False
-
-    def build_response_header(self) -> Any:
-        self._bodiless_keep_alive = (
-            not self.has_body
-            and self.version == "1.1"
-            and not self.close_on_finish
-            and self.request.headers.get("CONNECTION", "").lower() != "close"
-        )
-        try:
-            return super().build_response_header()
-        finally:
-            self._bodiless_keep_alive = False
-
-    def set_close_on_finish(self) -> None:
-        if self._bodiless_keep_alive:
-            return  # nothing follows the head: the next request can use the connection
-        super().set_close_on_finish()
-
-
-class _Channel(HTTPChannel):  # type: ignore[misc]
-    parser_class = _RequestParser
-    task_class = _Task
-
-
-def _use_our_channel(server: Any) -> None:
-    """Every listening socket of ``server`` (one, or several with their own maps)."""
-    if hasattr(server, "channel_class"):
-        server.channel_class = _Channel
-    for sub in getattr(server, "map", {}).values():
-        if hasattr(sub, "channel_class"):
-            sub.channel_class = _Channel
 
 
 def build(config: Config, welcome_template: str | None = None) -> tuple[Any, Services, Watcher]:
@@ -131,11 +74,47 @@ def build(config: Config, welcome_template: str | None = None) -> tuple[Any, Ser
         uploader=uploader,
     )
     app: Any = create_app(config, services)
+    services.may_read_body = _body_gate(app.may_read_body, config.server_base_url)
     app = proxy.wrap(app, config.trusted_proxy, config.server_base_url)
     if config.verbose >= 1:
         # Outermost, so it also logs what the proxy layer answered itself (400, 404).
         app = AccessLog(app)
     return app, services, watcher
+
+
+def _body_gate(may_read_body: transport.Gate, base_path: str) -> transport.Gate:
+    """The application's ``may_read_body`` for paths as they arrive: under
+    --server-base-url, only paths inside the prefix (less the prefix) reach it."""
+    if not base_path:
+        return may_read_body
+
+    def gate(environ: Mapping[str, Any]) -> bool:
+        path = str(environ.get("PATH_INFO", ""))
+        if not path.startswith(base_path + "/"):
+            return False  # answered 404 or 301 by packyard.proxy
+        return may_read_body({**environ, "PATH_INFO": path[len(base_path) :]})
+
+    return gate
+
+
+def _limits(config: Config, gate: transport.Gate | None) -> transport.Limits:
+    per_address = config.max_connections_per_address
+    if per_address is None:
+        per_address = max(1, config.connection_limit // 4)
+    exempt = None
+    if config.trusted_proxy:
+        # A proxy carries many clients' connections; it limits them itself.
+        exempt = proxy.Forwarded(_no_app, config.trusted_proxy).trusts
+    return transport.Limits(
+        gate=gate,
+        header_timeout=config.header_timeout,
+        per_address=per_address,
+        exempt=exempt,
+    )
+
+
+def _no_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    raise NotImplementedError  # only Forwarded.trusts is used
 
 
 def start(config: Config, welcome_template: str | None = None) -> Running:
@@ -158,7 +137,9 @@ def start(config: Config, welcome_template: str | None = None) -> Running:
             channel_timeout=config.channel_timeout,
             # How often waitress looks for silent connections (its default, 30 s, would
             # let a short --channel-timeout run much longer).
-            cleanup_interval=max(1, min(30, config.channel_timeout // 2)),
+            cleanup_interval=max(
+                1, min(30, config.channel_timeout // 2, config.header_timeout // 2)
+            ),
             # waitress would drop every X-Forwarded-* header; packyard.proxy decides
             # which peers to believe (--trusted-proxy), and ignores them otherwise.
             clear_untrusted_proxy_headers=not config.trusted_proxy,
@@ -170,7 +151,7 @@ def start(config: Config, welcome_template: str | None = None) -> Running:
         watcher.stop()
         services.cache.ledger.close()
         raise
-    _use_our_channel(server)
+    transport.install(server, _limits(config, services.may_read_body))
     listening = getattr(server, "effective_listen", None) or [
         (server.effective_host, server.effective_port)
     ]
