@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import Server, add_user, start_server
+from conftest import Server, add_user, start_server, wait_for
 from dists import wheel_bytes
 from forms import encode_form
 
@@ -186,9 +186,10 @@ def test_a_refused_body_is_never_spooled(gated: tuple[Server, Path]) -> None:
         sender = threading.Thread(target=send_body, daemon=True)
         sender.start()
         sender.join(2)
-        spooled = server_tmp_files(server, tmp)
+        # A spooling server has its temporary file open while it waits for the rest.
+        spooled = wait_for(lambda: server_tmp_files(server, tmp) != [], timeout=3)
         answer = read_answer(sock)
-    assert spooled == []
+    assert not spooled
     assert answer.raw.startswith(b"HTTP/1.1 405 "), answer
 
 
@@ -344,3 +345,34 @@ def test_a_pipelined_request_is_answered_once_the_first_is_read(tmp_path: Path) 
         assert len(answer.raw) > 2 * size
     finally:
         server.stop()
+
+
+# --- the same refusals under gunicorn ---------------------------------------------------
+
+
+def test_gunicorn_answers_refused_bodies_from_the_head(tmp_path: Path) -> None:
+    """Under gunicorn the body is read only when the application reads wsgi.input:
+    refusals come from the head. (gunicorn itself sends 100 Continue before the
+    application runs, for any request that asks; see docs/security.md.)"""
+    from test_multiprocess import answers, start_gunicorn, stop
+
+    htpasswd = tmp_path / "htpasswd"
+    add_user(htpasswd, USER, PASSWORD)
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    env = {
+        "PYPISERVER_PASSWORDS": str(htpasswd),
+        "PYPISERVER_AUTHENTICATE": "update",
+        "PYPISERVER_MAX_UPLOAD_SIZE": "1M",
+    }
+    proc, url = start_gunicorn(packages, 1, env)
+    server = Server(proc, url)  # for address()
+    try:
+        assert wait_for(lambda: answers(url), timeout=30), stop(proc)
+        for case in ("anonymous-upload", "too-large", "xmlrpc-too-large", "wrong-password"):
+            method, path, headers, status, words = REFUSED[case]
+            answer = head_only(server, head(method, path, headers))
+            assert answer.raw.startswith(f"HTTP/1.1 {status} ".encode()), (case, answer)
+            assert words.encode() in answer.body, (case, answer)
+    finally:
+        stop(proc)
