@@ -78,23 +78,27 @@ class Limits:
     def maintain(self, server: Any, now: float) -> None:
         """Close the connections whose request head is overdue, and those whose next
         request waits for output nobody reads (waitress's own clean-up skips them)."""
-        head_cutoff = time.monotonic() - self.header_timeout
+        mono = time.monotonic()
+        head_cutoff = mono - self.header_timeout
         idle_cutoff = now - server.adj.channel_timeout
         for channel in list(server.active_channels.values()):
+            if channel.parked and channel.last_activity < idle_cutoff:
+                channel.will_close = True
+                continue
             request = channel.request
-            if (
-                request is not None
-                and not request.headers_finished
-                and request.started < head_cutoff
-            ):
+            if request is None or request.headers_finished:
+                continue
+            if channel.requests or channel.total_outbufs_len:
+                # A pipelined head the channel is not reading yet (earlier answers
+                # go first): its deadline counts from when the channel reads again.
+                request.started = mono
+            elif request.started < head_cutoff:
                 log.info(
                     "closed a connection from %s: its request head was not complete "
                     "after %g s (--header-timeout)",
                     channel.addr[0],
                     self.header_timeout,
                 )
-                channel.will_close = True
-            elif channel.parked and channel.last_activity < idle_cutoff:
                 channel.will_close = True
 
 

@@ -329,6 +329,28 @@ def test_pipelined_requests_behind_unread_files_hold_no_thread(tmp_path: Path) -
         server.stop()
 
 
+def test_a_parked_connection_that_never_reads_is_closed(tmp_path: Path) -> None:
+    """The request waiting behind an unread answer does not keep its connection
+    open past --channel-timeout: reading afterwards gets what the buffers held, then
+    the end, not the two whole files."""
+    (tmp_path / "big-1.0.tar.gz").write_bytes(b"\0" * (64 << 20))
+    server = start_server("--channel-timeout", "2", tmp_path)
+    try:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(5)
+            sock.connect(address(server))
+            sock.sendall(b"GET /packages/big-1.0.tar.gz HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+            time.sleep(8)
+            received = 0
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := sock.recv(1 << 20):
+                    received += len(chunk)
+        assert received < 64 << 20
+    finally:
+        server.stop()
+
+
 def test_a_pipelined_request_is_answered_once_the_first_is_read(tmp_path: Path) -> None:
     """The parked request runs when the client reads: both files arrive whole."""
     size = 40 << 20
