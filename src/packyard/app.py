@@ -28,6 +28,7 @@ from packyard.auth import REALM, Action, Authenticator, Permissions, parse_basic
 from packyard.config import Config
 from packyard.httputil import (
     BODY_NOT_READ,
+    BODY_PROBE,
     JSON_V1,
     SIMPLE_TYPES,
     TEXT_HTML,
@@ -337,6 +338,10 @@ class _Bottle(bottle.Bottle):  # type: ignore[misc]
                 [("Content-Type", TEXT), ("Content-Length", str(len(body)))],
             )
             return [body]
+        probe = environ.get(BODY_PROBE)
+        if probe is not None:  # the head of a request, from packyard.transport
+            probe.append(self.may_read_body is not None and self.may_read_body(environ))
+            return []
         if self.unavailable is not None:
             problem = self.unavailable()
             if problem is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import signal
 import threading
@@ -17,6 +18,7 @@ from packyard.accesslog import AccessLog
 from packyard.app import Services, create_app
 from packyard.auth import HtpasswdAuthenticator
 from packyard.config import Config
+from packyard.httputil import BODY_PROBE
 from packyard.storage.cache import IndexCache
 from packyard.storage.directory import Root
 from packyard.storage.ledger import Ledger
@@ -74,27 +76,28 @@ def build(config: Config, welcome_template: str | None = None) -> tuple[Any, Ser
         uploader=uploader,
     )
     app: Any = create_app(config, services)
-    services.may_read_body = _body_gate(app.may_read_body, config.server_base_url)
     app = proxy.wrap(app, config.trusted_proxy, config.server_base_url)
+    services.may_read_body = _body_gate(app)
     if config.verbose >= 1:
         # Outermost, so it also logs what the proxy layer answered itself (400, 404).
         app = AccessLog(app)
     return app, services, watcher
 
 
-def _body_gate(may_read_body: transport.Gate, base_path: str) -> transport.Gate:
-    """The application's ``may_read_body`` for paths as they arrive: under
-    --server-base-url, only paths inside the prefix (less the prefix) reach it."""
-    if not base_path:
-        return may_read_body
+def _body_gate(app: Any) -> transport.Gate:
+    """Asks the application, through the middleware in front of it (packyard.proxy's
+    path prefix and forwarded headers), whether a request's body may be read."""
 
-    def gate(environ: Mapping[str, Any]) -> bool:
-        path = str(environ.get("PATH_INFO", ""))
-        if not path.startswith(base_path + "/"):
-            return False  # answered 404 or 301 by packyard.proxy
-        return may_read_body({**environ, "PATH_INFO": path[len(base_path) :]})
+    def gate(head: Mapping[str, Any]) -> bool:
+        verdict: list[bool] = []
+        app({**head, "wsgi.input": io.BytesIO(), BODY_PROBE: verdict}, _ignore)
+        return verdict == [True]
 
     return gate
+
+
+def _ignore(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+    """start_response for a probe: what a middleware would answer is not sent."""
 
 
 def _limits(config: Config, gate: transport.Gate | None) -> transport.Limits:
