@@ -216,7 +216,7 @@ class _GateCheck:
 
     def service(self) -> None:
         try:
-            verdict = bool(self.gate(_head_environ(self.request)))
+            verdict = bool(self.gate(_head_environ(self.request, self.channel.addr)))
         except Exception:
             log.exception("deciding whether to read a request body failed")
             verdict = False
@@ -227,7 +227,7 @@ class _GateCheck:
         self.request.verdict = False
 
 
-def _head_environ(request: _RequestParser) -> dict[str, Any]:
+def _head_environ(request: _RequestParser, addr: Any) -> dict[str, Any]:
     """The WSGI environ keys a request's head gives (as waitress's task makes them)."""
     path = request.path
     if path.startswith("/"):
@@ -236,6 +236,7 @@ def _head_environ(request: _RequestParser) -> dict[str, Any]:
         "REQUEST_METHOD": request.command.upper(),
         "PATH_INFO": path,
         "QUERY_STRING": request.query,
+        "REMOTE_ADDR": _host(addr),
     }
     for key, value in request.headers.items():
         environ[key if key in ("CONTENT_LENGTH", "CONTENT_TYPE") else "HTTP_" + key] = value
