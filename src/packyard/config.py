@@ -415,7 +415,7 @@ OPTIONS: tuple[Option, ...] = (
         "proxies (--trusted-proxy) are not limited.",
         parse=_parse_range(1, 100_000, "the connections per address"),
         metavar="N",
-        doc_default="a quarter of --connection-limit",
+        doc_default="a quarter of --connection-limit, at least 16",
     ),
     Option(
         "trusted_proxy",
@@ -534,7 +534,7 @@ class Config:
     max_header_size: int = 64 << 10
     channel_timeout: int = 60
     header_timeout: int = 20
-    max_connections_per_address: int | None = None  # None: a quarter of connection_limit
+    max_connections_per_address: int | None = None  # None: connection_limit // 4, >= 16
     trusted_proxy: tuple[str, ...] = ()
     server_base_url: str = ""
     overwrite: bool = False

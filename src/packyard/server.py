@@ -103,7 +103,9 @@ def _ignore(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -
 def _limits(config: Config, gate: transport.Gate | None) -> transport.Limits:
     per_address = config.max_connections_per_address
     if per_address is None:
-        per_address = max(1, config.connection_limit // 4)
+        # At least 16: a client closing one connection and opening the next may be
+        # accepted before its close is seen, and pip or uv open several at once.
+        per_address = max(16, config.connection_limit // 4)
     exempt = None
     if config.trusted_proxy:
         # A proxy carries many clients' connections; it limits them itself.
