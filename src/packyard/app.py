@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import quote
@@ -24,6 +24,8 @@ from packyard import __version__, rpc
 from packyard.auth import REALM, Action, Authenticator, Permissions, parse_basic
 from packyard.config import Config
 from packyard.httputil import (
+    BODY_NOT_READ,
+    BODY_PROBE,
     JSON_V1,
     SIMPLE_TYPES,
     TEXT_HTML,
@@ -57,6 +59,10 @@ TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
 METADATA_TYPE = "text/plain; charset=utf-8"
 _CHUNK = 1 << 16
+# The only URLs that take a request body: the upload API and XML-RPC.
+BODY_PATHS = ("/", "/legacy/", "/legacy", "/RPC2")
+# (status, message, extra headers) of a refusal.
+Refusal = tuple[int, str, dict[str, str]]
 
 
 @dataclass
@@ -67,6 +73,9 @@ class Services:
     welcome_template: str | None = None
     authenticator: Authenticator | None = None
     uploader: Uploader | None = None
+    # Set by server.build(): may the WSGI server read this request's body? (Asked
+    # with the head only; see packyard.transport.)
+    may_read_body: Callable[[Mapping[str, Any]], bool] | None = None
 
 
 def _paged(make: Callable[[], tuple[bytes, bool]]) -> Callable[[], tuple[Page, bool]]:
@@ -320,6 +329,8 @@ class _Bottle(bottle.Bottle):  # type: ignore[misc]
     the application's fast paths (``fast``) before bottle's routing."""
 
     fast: Callable[[dict[str, Any]], tuple[str, list[tuple[str, str]], Any] | None] | None = None
+    # Asked by the WSGI server with a request's head: may its body be read?
+    may_read_body: Callable[[Mapping[str, Any]], bool] | None = None
     # Runs first for every request: takes in other processes' changes, and says why
     # the index cannot answer now (a packages directory is gone), or None.
     unavailable: Callable[[], str | None] | None = None
@@ -334,6 +345,10 @@ class _Bottle(bottle.Bottle):  # type: ignore[misc]
                 [("Content-Type", TEXT), ("Content-Length", str(len(body)))],
             )
             return [body]
+        probe = environ.get(BODY_PROBE)
+        if probe is not None:  # the head of a request, from packyard.transport
+            probe.append(self.may_read_body is not None and self.may_read_body(environ))
+            return []
         if self.unavailable is not None:
             problem = self.unavailable()
             if problem is not None:
@@ -398,13 +413,16 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         protected = [a for a in actions if a in permissions.protected]
         if not protected:
             return None
-        decision = permissions.decide(
-            protected[0], bottle.request.environ.get("HTTP_AUTHORIZATION")
-        )
+        authorization = bottle.request.environ.get("HTTP_AUTHORIZATION")
+        refusal = permission_refusal(protected[0], authorization)
+        return None if refusal is None else answer(refusal[0], refusal[1], **refusal[2])
+
+    def permission_refusal(action: Action, authorization: str | None) -> Refusal | None:
+        decision = permissions.decide(action, authorization)
         if decision.allowed:
             return None
         extra = {"WWW-Authenticate": REALM} if decision.status == 401 else {}
-        return answer(decision.status, decision.message, **extra)
+        return decision.status, decision.message, extra
 
     def request_path() -> str:
         return str(bottle.request.environ.get("PATH_INFO") or "/")
@@ -815,10 +833,61 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         describe=describe,
     )
 
+    # --- what a POST may send, decided from its headers before its body is read -------
+
+    def is_rpc(environ: Mapping[str, Any]) -> bool:
+        # XML-RPC clients given the index root (pip search --index URL/) post there.
+        content_type = str(environ.get("CONTENT_TYPE", "")).lower()
+        return environ.get("PATH_INFO") == "/RPC2" or content_type.startswith("text/xml")
+
+    def header_refusal(environ: Mapping[str, Any]) -> Refusal | None:
+        """The answer to a POST to an upload URL or /RPC2 that its headers alone decide
+        (401/403 without the permission, 405 when uploads are off, 413 for a
+        Content-Length over the limit), or None if its body may be read."""
+        authorization = environ.get("HTTP_AUTHORIZATION")
+        length = str(environ.get("CONTENT_LENGTH") or "")
+        if is_rpc(environ):
+            refusal = permission_refusal(Action.LIST, authorization)
+            digits = length.isascii() and length.isdigit()
+            if refusal is None and digits and int(length) > rpc.MAX_BODY:
+                return 413, f"XML-RPC request larger than {rpc.MAX_BODY} bytes", {}
+            return refusal
+        refusal = permission_refusal(Action.UPDATE, authorization)
+        if refusal is not None:
+            return refusal
+        if services.uploader is None:
+            return 405, "Method Not Allowed: this server does not take uploads", {}
+        too_large = services.uploader.length_error(length)
+        return None if too_large is None else (too_large.status, too_large.message, {})
+
+    def may_read_body(environ: Mapping[str, Any]) -> bool:
+        """Whether the WSGI server may read (and spool) this request's body: only for a
+        POST to a URL that takes one, from a client allowed to send it. The server asks
+        with the request's head only (a WSGI environ without wsgi.input)."""
+        return (
+            environ.get("REQUEST_METHOD") == "POST"
+            and environ.get("PATH_INFO") in BODY_PATHS
+            and not cache.unavailable
+            and header_refusal(environ) is None
+        )
+
+    def body_not_read() -> bottle.HTTPResponse:
+        # The server asked may_read_body and was told no, but the answer changed since
+        # (the password file changed in between): the body is gone, ask for it again.
+        return _text(
+            503,
+            "Service Unavailable: the permissions changed while this request arrived; "
+            "send it again",
+            Retry_After="1",
+        )
+
     @app.post("/RPC2")  # type: ignore[untyped-decorator]
     def rpc2() -> bottle.HTTPResponse:
-        if (denied := refused(Action.LIST)) is not None:
-            return denied
+        environ = bottle.request.environ
+        if (refusal := header_refusal(environ)) is not None:
+            return _text(refusal[0], refusal[1], **refusal[2])
+        if environ.get(BODY_NOT_READ):
+            return body_not_read()
         body = bottle.request.environ["wsgi.input"].read(rpc.MAX_BODY + 1)
         try:
             params, method = rpc.parse(body)
@@ -850,14 +919,14 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
 
     def upload() -> bottle.HTTPResponse:
         environ = bottle.request.environ
-        if str(environ.get("CONTENT_TYPE", "")).lower().startswith("text/xml"):
-            # XML-RPC clients given the index root (pip search --index URL/) post here.
+        if is_rpc(environ):
             return rpc2()
-        if (denied := refused(Action.UPDATE, api_error)) is not None:
-            return denied
+        if (refusal := header_refusal(environ)) is not None:
+            return api_error(refusal[0], refusal[1], **refusal[2])
+        if environ.get(BODY_NOT_READ):
+            return body_not_read()
         uploader = services.uploader
-        if uploader is None:
-            return api_error(405, "Method Not Allowed: this server does not take uploads")
+        assert uploader is not None  # header_refusal answers 405 without one
         credentials = parse_basic(environ.get("HTTP_AUTHORIZATION"))
         user = credentials[0] if credentials else ""
         try:
@@ -867,9 +936,9 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             return api_error(exc.status, exc.message)
         return _text(outcome.status, outcome.message)
 
-    app.post("/")(upload)
-    app.post("/legacy/")(upload)
-    app.post("/legacy")(upload)
+    for path in BODY_PATHS:
+        if path != "/RPC2":
+            app.post(path)(upload)
 
     # --- pip's old use of the index root as --index-url -------------------------
 
@@ -994,6 +1063,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         )
 
     app.fast = fast
+    app.may_read_body = may_read_body
     app.unavailable = unavailable
     for code in (400, 404, 405, 406, 413, 500):
         app.error(code)(_error_page)

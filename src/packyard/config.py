@@ -398,6 +398,26 @@ OPTIONS: tuple[Option, ...] = (
         metavar="SECONDS",
     ),
     Option(
+        "header_timeout",
+        ("--header-timeout",),
+        "Seconds a client may take to send a request's head (request line and headers) "
+        "from its first byte; a slower client is disconnected, so one that trickles its "
+        "headers cannot hold a connection for long.",
+        default=20,
+        parse=_parse_range(1, 3600, "the header timeout"),
+        metavar="SECONDS",
+    ),
+    Option(
+        "max_connections_per_address",
+        ("--max-connections-per-address",),
+        "Most connections one client address may hold open at once; a connection "
+        "beyond it is closed as soon as it is accepted, without an answer. Trusted "
+        "proxies (--trusted-proxy) are not limited.",
+        parse=_parse_range(1, 100_000, "the connections per address"),
+        metavar="N",
+        doc_default="a quarter of --connection-limit, at least 16",
+    ),
+    Option(
         "trusted_proxy",
         ("--trusted-proxy",),
         "Reverse proxies (comma-separated IP addresses or networks such as "
@@ -546,6 +566,8 @@ class Config:
     max_form_fields: int = 1000
     max_header_size: int = 64 << 10
     channel_timeout: int = 60
+    header_timeout: int = 20
+    max_connections_per_address: int | None = None  # None: connection_limit // 4, >= 16
     trusted_proxy: tuple[str, ...] = ()
     server_base_url: str = ""
     overwrite: bool = False
@@ -597,6 +619,8 @@ class Config:
             max_form_fields=values.get("max_form_fields", 1000),
             max_header_size=values.get("max_header_size", 64 << 10),
             channel_timeout=values.get("channel_timeout", 60),
+            header_timeout=values.get("header_timeout", 20),
+            max_connections_per_address=values.get("max_connections_per_address"),
             trusted_proxy=values.get("trusted_proxy", ()),
             server_base_url=values.get("server_base_url", ""),
             overwrite=values.get("overwrite", False),

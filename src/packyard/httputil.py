@@ -50,6 +50,12 @@ def etag_matches(header: str, etag: str) -> bool:
 
 
 UNSATISFIABLE = (-1, -1)
+# Set in the WSGI environ by packyard's waitress transport when it did not read a
+# request's body because the application said, from the head alone, it would refuse it.
+BODY_NOT_READ = "packyard.body_not_read"
+# In an environ made of a request's head only: a list the application appends its
+# answer to "may this body be read?" to, instead of answering the request.
+BODY_PROBE = "packyard.body_probe"
 
 
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also takes '²'

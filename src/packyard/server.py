@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
 import waitress
-from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser, ParsingError
-from waitress.task import WSGITask
 
-from packyard import __version__, multipart, proxy
+from packyard import __version__, multipart, proxy, transport
 from packyard.accesslog import AccessLog
 from packyard.app import Services, create_app
 from packyard.auth import HtpasswdAuthenticator
 from packyard.config import Config
+from packyard.httputil import BODY_PROBE
 from packyard.storage.cache import IndexCache
 from packyard.storage.directory import Root
 from packyard.storage.ledger import Ledger
@@ -45,60 +44,6 @@ class Running:
         self.watcher.stop()
         self.server.close()
         self.services.cache.ledger.close()
-
-
-class _RequestParser(HTTPRequestParser):  # type: ignore[misc]
-    """waitress's request parser, with a header it cannot convert (a Content-Length of
-    more digits than int() takes) answered 400 like its other malformed headers;
-    waitress itself closes the connection without an answer."""
-
-    def parse_header(self, header_plus: bytes) -> None:
-        try:
-            super().parse_header(header_plus)
-        except ParsingError:
-            raise
-        except ValueError:
-            raise ParsingError("a header value is invalid (Content-Length?)") from None
-
-
-class _Task(WSGITask):  # type: ignore[misc]
-    """waitress's request task, keeping an HTTP/1.1 connection open after an answer
-    that has no body by definition (304 Not Modified, 204, 1xx). waitress closes every
-    HTTP/1.1 answer without a Content-Length, and those must not carry one, so each
-    revalidation (uv's If-None-Match) cost a new connection."""
-
-    _bodiless_keep_alive = False
-
-    def build_response_header(self) -> Any:
-        self._bodiless_keep_alive = (
-            not self.has_body
-            and self.version == "1.1"
-            and not self.close_on_finish
-            and self.request.headers.get("CONNECTION", "").lower() != "close"
-        )
-        try:
-            return super().build_response_header()
-        finally:
-            self._bodiless_keep_alive = False
-
-    def set_close_on_finish(self) -> None:
-        if self._bodiless_keep_alive:
-            return  # nothing follows the head: the next request can use the connection
-        super().set_close_on_finish()
-
-
-class _Channel(HTTPChannel):  # type: ignore[misc]
-    parser_class = _RequestParser
-    task_class = _Task
-
-
-def _use_our_channel(server: Any) -> None:
-    """Every listening socket of ``server`` (one, or several with their own maps)."""
-    if hasattr(server, "channel_class"):
-        server.channel_class = _Channel
-    for sub in getattr(server, "map", {}).values():
-        if hasattr(sub, "channel_class"):
-            sub.channel_class = _Channel
 
 
 def build(config: Config, welcome_template: str | None = None) -> tuple[Any, Services, Watcher]:
@@ -132,10 +77,49 @@ def build(config: Config, welcome_template: str | None = None) -> tuple[Any, Ser
     )
     app: Any = create_app(config, services)
     app = proxy.wrap(app, config.trusted_proxy, config.server_base_url)
+    services.may_read_body = _body_gate(app)
     if config.verbose >= 1:
         # Outermost, so it also logs what the proxy layer answered itself (400, 404).
         app = AccessLog(app)
     return app, services, watcher
+
+
+def _body_gate(app: Any) -> transport.Gate:
+    """Asks the application, through the middleware in front of it (packyard.proxy's
+    path prefix and forwarded headers), whether a request's body may be read."""
+
+    def gate(head: Mapping[str, Any]) -> bool:
+        verdict: list[bool] = []
+        app({**head, "wsgi.input": io.BytesIO(), BODY_PROBE: verdict}, _ignore)
+        return verdict == [True]
+
+    return gate
+
+
+def _ignore(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+    """start_response for a probe: what a middleware would answer is not sent."""
+
+
+def _limits(config: Config, gate: transport.Gate | None) -> transport.Limits:
+    per_address = config.max_connections_per_address
+    if per_address is None:
+        # At least 16: a client closing one connection and opening the next may be
+        # accepted before its close is seen, and pip or uv open several at once.
+        per_address = max(16, config.connection_limit // 4)
+    exempt = None
+    if config.trusted_proxy:
+        # A proxy carries many clients' connections; it limits them itself.
+        exempt = proxy.Forwarded(_no_app, config.trusted_proxy).trusts
+    return transport.Limits(
+        gate=gate,
+        header_timeout=config.header_timeout,
+        per_address=per_address,
+        exempt=exempt,
+    )
+
+
+def _no_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    raise NotImplementedError  # only Forwarded.trusts is used
 
 
 def start(config: Config, welcome_template: str | None = None) -> Running:
@@ -158,7 +142,9 @@ def start(config: Config, welcome_template: str | None = None) -> Running:
             channel_timeout=config.channel_timeout,
             # How often waitress looks for silent connections (its default, 30 s, would
             # let a short --channel-timeout run much longer).
-            cleanup_interval=max(1, min(30, config.channel_timeout // 2)),
+            cleanup_interval=max(
+                1, min(30, config.channel_timeout // 2, config.header_timeout // 2)
+            ),
             # waitress would drop every X-Forwarded-* header; packyard.proxy decides
             # which peers to believe (--trusted-proxy), and ignores them otherwise.
             clear_untrusted_proxy_headers=not config.trusted_proxy,
@@ -170,7 +156,7 @@ def start(config: Config, welcome_template: str | None = None) -> Running:
         watcher.stop()
         services.cache.ledger.close()
         raise
-    _use_our_channel(server)
+    transport.install(server, _limits(config, services.may_read_body))
     listening = getattr(server, "effective_listen", None) or [
         (server.effective_host, server.effective_port)
     ]

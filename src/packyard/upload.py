@@ -223,16 +223,23 @@ class Uploader:
 
     # --- reading the form ---------------------------------------------------------
 
+    def length_error(self, length_text: str) -> UploadError | None:
+        """The refusal of an upload whose Content-Length is unusable or more than the
+        largest file plus room for the form's fields (decided before the body is read)."""
+        if not length_text:
+            return None
+        if not (length_text.isascii() and length_text.isdigit()):
+            return UploadError(400, "Bad Content-Length")
+        if int(length_text) > self._max_size + (64 << 20):
+            return UploadError(413, f"Upload too large: the limit is {self._max_size} bytes")
+        return None
+
     def read_form(self, environ: dict[str, Any]) -> tuple[multipart.Form, _Staged | None]:
-        length_text = environ.get("CONTENT_LENGTH") or ""
-        length: int | None = None
-        if length_text:
-            try:
-                length = int(length_text)
-            except ValueError:
-                raise UploadError(400, "Bad Content-Length") from None
-            if length > self._max_size + (64 << 20):
-                raise UploadError(413, f"Upload too large: the limit is {self._max_size} bytes")
+        length_text = str(environ.get("CONTENT_LENGTH") or "")
+        error = self.length_error(length_text)
+        if error is not None:
+            raise error
+        length = int(length_text) if length_text else None
         staged: list[_Staged] = []
 
         def open_file(field: str, filename: str) -> multipart.Sink | None:

@@ -411,7 +411,7 @@ UPLOADS = {
     "content-length-not-a-number": Upload(ACTION + END, {400}, "Content-Length", length="abc"),
     "content-length-negative": Upload(ACTION + END, {400}, "Content-Length", length="-5"),
     "content-length-with-plus": Upload(ACTION + END, {400}, "Content-Length", length="+9"),
-    "content-length-10e30": Upload(ACTION + END, {413}, "Too Large", length="1" + "0" * 30),
+    "content-length-10e30": Upload(ACTION + END, {413}, "Upload too large", length="1" + "0" * 30),
     # waitress parses Content-Length with int(): 5,000 digits is over Python's limit
     "content-length-5000-digits": Upload(ACTION + END, {400, 413}, None, length=BIG),
     "two-content-lengths": Upload(

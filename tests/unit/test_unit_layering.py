@@ -152,9 +152,9 @@ def test_only_app_imports_bottle(module: str) -> None:
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
-def test_only_server_imports_waitress(module: str) -> None:
+def test_only_server_and_transport_import_waitress(module: str) -> None:
     uses_waitress = any(top(name) == "waitress" for name in imports_of(module))
-    assert not uses_waitress or module == "packyard.server"
+    assert not uses_waitress or module in ("packyard.server", "packyard.transport")
 
 
 @pytest.mark.parametrize(
