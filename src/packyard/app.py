@@ -46,10 +46,11 @@ from packyard.index import metadata, pypi_json, render
 from packyard.index.filenames import Kind
 from packyard.index.model import Distribution, IndexSnapshot
 from packyard.index.names import is_valid_name, normalize
+from packyard.index.versions import format_time, version_key
 from packyard.pagecache import JSON_BUDGET, PAGES_BUDGET, ByteCache, JsonDoc, Page
 from packyard.storage.cache import IndexCache
 from packyard.storage.directory import Gone, Unservable, file_identity, open_listed
-from packyard.storage.ledger import PYPI_ALGOS, FileFacts, format_time, version_key
+from packyard.storage.ledger import PYPI_ALGOS, FileFacts
 from packyard.upload import Uploader, UploadError
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ from packyard.index.filenames import (
 )
 from packyard.index.model import Distribution
 from packyard.index.names import normalize
-from packyard.storage.ledger import version_key
+from packyard.index.versions import version_key
 
 
 class UploadError(Exception):

@@ -17,8 +17,8 @@ from packyard.errors import PackyardError
 from packyard.index.filenames import NotADistribution, parse_filename
 from packyard.index.model import Distribution
 from packyard.index.names import is_valid_name, normalize
+from packyard.index.versions import version_key
 from packyard.storage.cache import IndexCache
-from packyard.storage.ledger import version_key
 
 MAX_REASON = 1000
 

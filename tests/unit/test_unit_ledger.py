@@ -19,6 +19,7 @@ from packyard.errors import PackyardError
 from packyard.index.filenames import Kind
 from packyard.index.metadata import Extracted
 from packyard.index.model import Distribution
+from packyard.index.versions import format_time, version_key
 from packyard.storage.cache import IndexCache
 from packyard.storage.directory import Root, probe
 from packyard.storage.ledger import (
@@ -29,8 +30,6 @@ from packyard.storage.ledger import (
     Recorded,
     RootLedger,
     YankState,
-    format_time,
-    version_key,
 )
 from packyard.yanking import MAX_REASON, Target, YankError, check_reason, target_from
 

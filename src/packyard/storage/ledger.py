@@ -35,14 +35,11 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import IO, Protocol
-
-from packaging.utils import canonicalize_version
-from packaging.version import Version
 
 from packyard.index import metadata
 from packyard.index.model import Distribution
+from packyard.index.versions import version_key
 from packyard.logsafe import shown
 from packyard.storage.directory import Root, Unservable, file_identity, open_listed
 
@@ -102,21 +99,6 @@ CHANGES_KEPT = 3600.0  # seconds a change note is kept for other processes
 # Digests every file gets when it is first looked at; others are computed on demand.
 BASE_ALGOS = ("sha256",)
 PYPI_ALGOS = ("md5", "sha256", "blake2b_256")
-
-
-def format_time(timestamp: float) -> str:
-    """PEP 700's upload-time format: yyyy-mm-ddThh:mm:ss.ffffffZ, UTC."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def version_key(version: str) -> str:
-    """Release identity: the PEP 440 canonical form without trailing zeros when valid
-    (1.0, 1.0.0 and 1 are one release, as ``==`` says), else the text as written."""
-    try:
-        Version(version)
-    except ValueError:  # InvalidVersion, or more digits than int() takes
-        return version
-    return canonicalize_version(version, strip_trailing_zero=True)
 
 
 class _Hasher(Protocol):
