@@ -743,6 +743,7 @@ class YankState:
     serial: int
     files: Mapping[tuple[int, str], str]  # (root index, relpath) -> reason
     releases: Mapping[tuple[str, str], str]  # (project, version key) -> reason
+    roots: Mapping[str, int] = field(default_factory=dict)  # root path -> root index
 
     def reason(self, root_index: int, dist: Distribution) -> str | None:
         """None when not yanked, else the reason ('' when none was given)."""
@@ -750,6 +751,10 @@ class YankState:
         if found is not None:
             return found
         return self.files.get((root_index, dist.relpath))
+
+    def of(self, dist: Distribution) -> str | None:
+        """``reason`` of a file of any root."""
+        return self.reason(self.roots.get(dist.root, 0), dist)
 
 
 class Ledger:
@@ -799,7 +804,7 @@ class Ledger:
         if previous is not None and previous.files == files and previous.releases == releases:
             return previous  # unchanged: pages made from it stay valid
         self._serial += 1
-        return YankState(serial=self._serial, files=files, releases=releases)
+        return YankState(serial=self._serial, files=files, releases=releases, roots=self._index)
 
     @property
     def yanks(self) -> YankState:
