@@ -5,6 +5,7 @@ in-memory store's identities and digests on demand)."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -334,3 +335,33 @@ def test_memory_publishes_only_its_own_staged_files(tmp_path: Path) -> None:
         staged.discard()
     finally:
         directory.close()
+
+
+# --- who holds what ----------------------------------------------------------------------
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "packyard"
+# What only the directory backend may touch: paths, the snapshot cache, the ledger's parts.
+BACKEND_ONLY = ("os", "packyard.storage.cache", "packyard.storage.local")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize(
+    "module", ["upload.py", "filing.py", "yanking.py", "storage/repository.py", "storage/memory.py"]
+)
+def test_the_use_cases_hold_the_repository_only(module: str) -> None:
+    imported = _imports(SRC / module)
+    bad = {n for n in imported if any(n == b or n.startswith(b + ".") for b in BACKEND_ONLY)}
+    assert not bad, f"{module} imports {sorted(bad)}"
+    source = (SRC / module).read_text(encoding="utf-8")
+    assert ".parts[" not in source
+    assert ".roots[" not in source
