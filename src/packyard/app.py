@@ -46,10 +46,12 @@ from packyard.index import metadata, pypi_json, render
 from packyard.index.filenames import Kind
 from packyard.index.model import Distribution, IndexSnapshot
 from packyard.index.names import is_valid_name, normalize
+from packyard.index.versions import format_time, version_key
 from packyard.pagecache import JSON_BUDGET, PAGES_BUDGET, ByteCache, JsonDoc, Page
 from packyard.storage.cache import IndexCache
 from packyard.storage.directory import Gone, Unservable, file_identity, open_listed
-from packyard.storage.ledger import PYPI_ALGOS, FileFacts, format_time, version_key
+from packyard.storage.ledger import PYPI_ALGOS, FileFacts
+from packyard.storage.repository import Repository
 from packyard.upload import Uploader, UploadError
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ class Services:
     welcome_template: str | None = None
     authenticator: Authenticator | None = None
     uploader: Uploader | None = None
+    repository: Repository | None = None  # the storage façade (the read side moves onto it)
     # Set by server.build(): may the WSGI server read this request's body? (Asked
     # with the head only; see packyard.transport.)
     may_read_body: Callable[[Mapping[str, Any]], bool] | None = None

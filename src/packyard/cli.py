@@ -303,6 +303,7 @@ def yank_main(argv: Sequence[str], *, undo: bool) -> int:
     from packyard.storage.cache import IndexCache
     from packyard.storage.directory import Root
     from packyard.storage.ledger import Ledger
+    from packyard.storage.local import DirectoryRepository
 
     target_args = namespace.target
     try:
@@ -320,7 +321,8 @@ def yank_main(argv: Sequence[str], *, undo: bool) -> int:
             return _fail(f"cannot write the ledger in {directory}/.packyard", 1)
         cache = IndexCache(roots, ledger)
         cache.rescan()
-        message = yanking.unyank(cache, target) if undo else yanking.yank(cache, target, reason)
+        repo = DirectoryRepository(cache)
+        message = yanking.unyank(repo, target) if undo else yanking.yank(repo, target, reason)
     except yanking.YankError as exc:
         return _fail(exc.message, 1)
     finally:

@@ -17,13 +17,13 @@ the rules it applies on the way, so that what is stored is what is listed:
 from __future__ import annotations
 
 import bz2
-import errno
 import gzip
 import lzma
 import sqlite3
 import tarfile
 import zipfile
 from collections.abc import Collection, Iterable
+from typing import IO
 
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
@@ -38,7 +38,8 @@ from packyard.index.filenames import (
 )
 from packyard.index.model import Distribution
 from packyard.index.names import normalize
-from packyard.storage.ledger import version_key
+from packyard.index.versions import version_key
+from packyard.storage.repository import StorageError
 
 
 class UploadError(Exception):
@@ -52,21 +53,15 @@ class UploadError(Exception):
 
 # --- the disk saying no ----------------------------------------------------------------
 
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
-
-def storage_error(exc: OSError | sqlite3.Error, doing: str) -> UploadError:
+def storage_error(exc: OSError | sqlite3.Error | StorageError, doing: str = "") -> UploadError:
     """507 for a full disk or quota, else 503 (read-only, permissions, I/O): the server
     cannot keep files now; the client may try again later."""
-    if isinstance(exc, sqlite3.Error):
-        full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-        reason = str(exc) or type(exc).__name__
-    else:
-        full = exc.errno in _NO_SPACE
-        reason = exc.strerror or str(exc)
-    if full:
-        return UploadError(507, f"Insufficient Storage: {doing}: {reason}")
-    return UploadError(503, f"Service Unavailable: {doing}: {reason}")
+    if not isinstance(exc, StorageError):
+        exc = StorageError.of(exc, doing)
+    if exc.full:
+        return UploadError(507, f"Insufficient Storage: {exc.detail}")
+    return UploadError(503, f"Service Unavailable: {exc.detail}")
 
 
 # --- the name the index will list -------------------------------------------------------
@@ -137,7 +132,7 @@ def _same_version(text: str, expected: str) -> bool:
         return text.strip() == expected
 
 
-def _first_tar_block(path: str, filename: str) -> bytes:
+def _first_tar_block(path: str | IO[bytes], filename: str) -> bytes:
     """The first 512 bytes of a compressed tar, decompressed (no more are read)."""
     if filename.endswith(".tar.bz2"):
         with bz2.open(path, "rb") as bz:
@@ -149,9 +144,12 @@ def _first_tar_block(path: str, filename: str) -> bytes:
         return gz.read(tarfile.BLOCKSIZE)
 
 
-def is_readable_archive(path: str, filename: str) -> bool:
+def is_readable_archive(path: str | IO[bytes], filename: str) -> bool:
     """Whether the file is the archive its name says: a zip with its end record, or a
-    compressed tar whose first header checks out."""
+    compressed tar whose first header checks out. ``path`` may be a seekable binary
+    file object (read from its start)."""
+    if not isinstance(path, str):
+        path.seek(0)
     if filename.endswith((".zip", ".egg", ".whl")):
         return zipfile.is_zipfile(path)
     try:
@@ -161,18 +159,21 @@ def is_readable_archive(path: str, filename: str) -> bool:
     return True
 
 
-def check_contents(path: str, filename: str, parsed: ParsedFilename) -> metadata.Extracted | None:
-    """The core metadata of the file, checked against its name; raises UploadError(400).
+def check_contents(
+    fh: IO[bytes], filename: str, parsed: ParsedFilename
+) -> metadata.Extracted | None:
+    """The core metadata of the file (a seekable binary stream, read from its start),
+    checked against its name; raises UploadError(400).
 
     A wheel must have it. An sdist or egg without a PKG-INFO is taken (pypiserver took
     any bytes) if it is at least a readable archive; None is returned then."""
     try:
-        with open(path, "rb") as fh:
-            extracted = metadata.extract(fh, filename, parsed.kind, parsed.project)
+        fh.seek(0)
+        extracted = metadata.extract(fh, filename, parsed.kind, parsed.project)
     except metadata.MetadataError as exc:
         if parsed.kind is Kind.WHEEL:
             raise UploadError(400, f"{filename} is not a valid wheel: {exc}") from None
-        if not is_readable_archive(path, filename):
+        if not is_readable_archive(fh, filename):
             raise UploadError(400, f"{filename} is not a readable {parsed.kind} archive") from None
         return None
     core = metadata.parse(extracted.body)

@@ -22,8 +22,10 @@ from packyard.httputil import BODY_PROBE
 from packyard.storage.cache import IndexCache
 from packyard.storage.directory import Root
 from packyard.storage.ledger import Ledger
+from packyard.storage.local import DirectoryRepository
+from packyard.storage.staging import cleanup_staging
 from packyard.storage.watcher import Watcher
-from packyard.upload import Uploader, cleanup_staging
+from packyard.upload import Uploader
 
 log = logging.getLogger(__name__)
 # The start-up line is always logged (tests and users read the address from it).
@@ -66,14 +68,16 @@ def build(config: Config, welcome_template: str | None = None) -> tuple[Any, Ser
         max_text_bytes=config.max_form_size,
         max_fields=config.max_form_fields,
     )
+    repository = DirectoryRepository(cache)
     uploader = Uploader(
-        cache, overwrite=config.overwrite, max_size=config.max_upload_size, limits=limits
+        repository, overwrite=config.overwrite, max_size=config.max_upload_size, limits=limits
     )
     services = Services(
         cache=cache,
         welcome_template=welcome_template,
         authenticator=authenticator,
         uploader=uploader,
+        repository=repository,
     )
     app: Any = create_app(config, services)
     app = proxy.wrap(app, config.trusted_proxy, config.server_base_url)

@@ -50,8 +50,9 @@ from packyard.fetch import Deadline, FetchError, TooLarge, opener, read_bounded
 from packyard.index.filenames import Kind, NotADistribution, ParsedFilename, parse_filename
 from packyard.index.model import Distribution
 from packyard.index.names import normalize
-from packyard.storage.directory import Root, scan
-from packyard.upload import UploadError, check_filename, cleanup_staging, open_staging
+from packyard.storage.directory import Root, first_root_wins, scan
+from packyard.storage.staging import cleanup_staging, link_new, open_staging
+from packyard.upload import UploadError, check_filename
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple/"
 ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
@@ -344,14 +345,7 @@ def latest_local(
 def scan_roots(roots: Iterable[str]) -> list[Distribution]:
     """Every distribution in the packages directories; a relpath found in two roots is
     taken from the first, as the server does."""
-    seen: set[str] = set()
-    found = []
-    for path in roots:
-        for dist in scan(Root.of(path)):
-            if dist.relpath not in seen:
-                seen.add(dist.relpath)
-                found.append(dist)
-    return found
+    return list(first_root_wins(scan(Root.of(path)) for path in roots).values())
 
 
 # --- talking to the index -----------------------------------------------------------------
@@ -591,12 +585,10 @@ def download(
                 f"the download is {hasher.hexdigest()}); not stored"
             )
         try:
-            os.link(staged, target)  # never replaces a file that appeared meanwhile
-        except FileExistsError:
-            return False, size
+            stored = link_new(staged, target)  # never replaces a file that appeared meanwhile
         except OSError as exc:
             raise UpdateError(f"cannot store {target}: {exc.strerror or exc}") from None
-        return True, size
+        return stored, size
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(staged)

@@ -17,8 +17,8 @@ from packyard.errors import PackyardError
 from packyard.index.filenames import NotADistribution, parse_filename
 from packyard.index.model import Distribution
 from packyard.index.names import is_valid_name, normalize
-from packyard.storage.cache import IndexCache
-from packyard.storage.ledger import version_key
+from packyard.index.versions import version_key
+from packyard.storage.repository import Repository
 
 MAX_REASON = 1000
 
@@ -66,14 +66,14 @@ def check_reason(reason: str | None) -> str:
     return reason
 
 
-def _release_files(cache: IndexCache, project: str, version: str) -> list[Distribution]:
+def _release_files(repo: Repository, project: str, version: str) -> list[Distribution]:
     key = version_key(version)
-    return [d for d in cache.snapshot.projects.get(project, ()) if version_key(d.version) == key]
+    return [d for d in repo.snapshot.projects.get(project, ()) if version_key(d.version) == key]
 
 
-def _file(cache: IndexCache, target: Target) -> Distribution:
+def _file(repo: Repository, target: Target) -> Distribution:
     filename = target.filename or ""
-    snapshot = cache.snapshot
+    snapshot = repo.snapshot
     project = target.project
     if project is None:
         try:
@@ -89,45 +89,44 @@ def _file(cache: IndexCache, target: Target) -> Distribution:
     raise YankError(404, f"Not Found: {filename} is not a file of this index")
 
 
-def yank(cache: IndexCache, target: Target, reason: str | None) -> str:
-    """Yank; returns the message for the user. YankError for an unknown target."""
+def yank(repo: Repository, target: Target, reason: str | None) -> str:
+    """Yank; returns the message for the user. YankError for an unknown target,
+    StorageError when the yank cannot be recorded."""
     text = check_reason(reason)
-    ledger = cache.ledger
     if target.filename:
-        dist = _file(cache, target)
-        ledger.yank_file(dist, text)
+        dist = _file(repo, target)
+        repo.yank_file(dist, text)
         return f"OK: yanked {dist.filename}" + (f" ({text})" if text else "")
     assert target.project is not None
     assert target.version is not None
-    files = _release_files(cache, target.project, target.version)
+    files = _release_files(repo, target.project, target.version)
     if not files:
         raise YankError(404, f"Not Found: {target.describe()} is not on this index")
-    ledger.yank_release(target.project, target.version, text, files)
+    repo.yank_release(target.project, target.version, text, files)
     return f"OK: yanked {target.describe()} ({len(files)} file(s))" + (f": {text}" if text else "")
 
 
-def unyank(cache: IndexCache, target: Target) -> str:
-    ledger = cache.ledger
+def unyank(repo: Repository, target: Target) -> str:
     if target.filename:
-        dist = _file(cache, target)
-        yanks = ledger.yanks
+        dist = _file(repo, target)
+        yanks = repo.yanks
         if (dist.project, version_key(dist.version)) in yanks.releases:
             raise YankError(
                 409,
                 f"{dist.project} {dist.version} is yanked as a whole release; un-yank the "
                 "release (then yank single files again if needed)",
             )
-        if yanks.reason(ledger.root_index(dist), dist) is None:
+        if yanks.of(dist) is None:
             return f"OK: {dist.filename} was not yanked"
-        ledger.yank_file(dist, None)
+        repo.yank_file(dist, None)
         return f"OK: {dist.filename} is no longer yanked"
     assert target.project is not None
     assert target.version is not None
-    files = _release_files(cache, target.project, target.version)
+    files = _release_files(repo, target.project, target.version)
     if not files:
         raise YankError(404, f"Not Found: {target.describe()} is not on this index")
-    yanks = ledger.yanks
-    if all(yanks.reason(ledger.root_index(d), d) is None for d in files):
+    yanks = repo.yanks
+    if all(yanks.of(d) is None for d in files):
         return f"OK: {target.describe()} was not yanked"
-    ledger.yank_release(target.project, target.version, None, files)
+    repo.yank_release(target.project, target.version, None, files)
     return f"OK: {target.describe()} is no longer yanked"

@@ -23,6 +23,7 @@ from forms import encode_form
 from packyard.storage.cache import IndexCache
 from packyard.storage.directory import Root
 from packyard.storage.ledger import Ledger, RootLedger
+from packyard.storage.local import DirectoryRepository
 from packyard.upload import Uploader, UploadError
 
 
@@ -30,7 +31,7 @@ def _uploader(packages: Path, *, overwrite: bool = False) -> Uploader:
     roots = [Root.of(str(packages))]
     cache = IndexCache(roots, Ledger(roots))
     cache.rescan()
-    return Uploader(cache, overwrite=overwrite, max_size=1 << 20)
+    return Uploader(DirectoryRepository(cache), overwrite=overwrite, max_size=1 << 20)
 
 
 def _post(uploader: Uploader, filename: str, data: bytes) -> str:
@@ -50,7 +51,7 @@ def _on_disk(packages: Path) -> list[str]:
 
 
 def _listed(uploader: Uploader) -> dict[str, int]:
-    return {name: dist.size for name, dist in uploader._cache.snapshot.files.items()}
+    return {name: dist.size for name, dist in uploader._repo.snapshot.files.items()}
 
 
 def test_link_without_space_is_507_and_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
@@ -95,8 +96,8 @@ def test_ledger_failure_after_replace_puts_the_old_file_back(tmp_path: Path, mon
     monkeypatch.undo()
     assert "replaced" in _post(uploader, filename, new)
     assert (packages / filename).read_bytes() == new
-    dist = uploader._cache.snapshot.files[filename]
-    facts = uploader._cache.ledger.facts(dist)
+    dist = uploader._repo.snapshot.files[filename]
+    facts = uploader._repo.facts(dist)
     assert facts is not None
     assert facts.digests["sha256"] == hashlib.sha256(new).hexdigest()
 

@@ -28,8 +28,8 @@ import pytest
 from conftest import Server, add_user, clean_environ, start_server
 from dists import make_sdist, make_wheel, wheel_bytes
 
+from packyard.storage.staging import open_staging
 from packyard.update import _size
-from packyard.upload import open_staging
 
 USER, PASSWORD = "mirror", "s3cret-Pw"
 

@@ -19,6 +19,7 @@ from packyard.errors import PackyardError
 from packyard.index.filenames import Kind
 from packyard.index.metadata import Extracted
 from packyard.index.model import Distribution
+from packyard.index.versions import format_time, version_key
 from packyard.storage.cache import IndexCache
 from packyard.storage.directory import Root, probe
 from packyard.storage.ledger import (
@@ -29,9 +30,8 @@ from packyard.storage.ledger import (
     Recorded,
     RootLedger,
     YankState,
-    format_time,
-    version_key,
 )
+from packyard.storage.local import DirectoryRepository
 from packyard.yanking import MAX_REASON, Target, YankError, check_reason, target_from
 
 # Fixed times far in the past: never confused with "now".
@@ -914,7 +914,7 @@ def test_yank_error_is_a_packyard_error() -> None:
 
 
 def test_yank_a_release(cache: IndexCache) -> None:
-    message = yanking.yank(cache, target_from("Foo", "1.0", None), " broken ")
+    message = yanking.yank(DirectoryRepository(cache), target_from("Foo", "1.0", None), " broken ")
     assert message.startswith("OK")
     assert "2 file(s)" in message
     assert "broken" in message
@@ -925,12 +925,14 @@ def test_yank_a_release(cache: IndexCache) -> None:
 
 
 def test_yank_a_release_named_with_an_equal_version(cache: IndexCache) -> None:
-    yanking.yank(cache, target_from("foo", "1.0.0", None), "x")
+    yanking.yank(DirectoryRepository(cache), target_from("foo", "1.0.0", None), "x")
     assert yank_reason(cache, "foo-1.0.tar.gz") == "x"
 
 
 def test_yank_a_file(cache: IndexCache) -> None:
-    message = yanking.yank(cache, target_from(None, None, "bar_baz-0.1.tar.gz"), None)
+    message = yanking.yank(
+        DirectoryRepository(cache), target_from(None, None, "bar_baz-0.1.tar.gz"), None
+    )
     assert message.startswith("OK")
     assert yank_reason(cache, "sub/bar_baz-0.1.tar.gz") == ""
     assert yank_reason(cache, "foo-1.0.tar.gz") is None
@@ -949,10 +951,10 @@ def test_yank_a_file(cache: IndexCache) -> None:
 def test_yank_unknown_is_404(cache: IndexCache, target: Target) -> None:
     serial = cache.ledger.yanks.serial
     with pytest.raises(YankError) as caught:
-        yanking.yank(cache, target, "x")
+        yanking.yank(DirectoryRepository(cache), target, "x")
     assert caught.value.status == 404
     with pytest.raises(YankError) as caught:
-        yanking.unyank(cache, target)
+        yanking.unyank(DirectoryRepository(cache), target)
     assert caught.value.status == 404
     assert cache.ledger.yanks.serial == serial
 
@@ -961,39 +963,47 @@ def test_yank_unknown_is_404(cache: IndexCache, target: Target) -> None:
 def test_yank_with_a_bad_reason_is_400_and_yanks_nothing(cache: IndexCache, reason: str) -> None:
     for target in (Target(project="foo", version="1.0"), Target(filename="foo-1.0.tar.gz")):
         with pytest.raises(YankError) as caught:
-            yanking.yank(cache, target, reason)
+            yanking.yank(DirectoryRepository(cache), target, reason)
         assert caught.value.status == 400
     assert cache.ledger.yanks.files == {}
     assert cache.ledger.yanks.releases == {}
 
 
 def test_unyank_a_file_of_a_yanked_release_is_409(cache: IndexCache) -> None:
-    yanking.yank(cache, Target(project="foo", version="1.0"), "whole")
+    yanking.yank(DirectoryRepository(cache), Target(project="foo", version="1.0"), "whole")
     with pytest.raises(YankError) as caught:
-        yanking.unyank(cache, Target(filename="foo-1.0.tar.gz"))
+        yanking.unyank(DirectoryRepository(cache), Target(filename="foo-1.0.tar.gz"))
     assert caught.value.status == 409
     assert yank_reason(cache, "foo-1.0.tar.gz") == "whole"
 
 
 def test_unyank_release_and_file(cache: IndexCache) -> None:
-    yanking.yank(cache, Target(filename="foo-1.0.tar.gz"), "file")
-    yanking.yank(cache, Target(project="foo", version="1.0"), "release")
-    assert yanking.unyank(cache, Target(project="foo", version="1.0")).startswith("OK")
+    yanking.yank(DirectoryRepository(cache), Target(filename="foo-1.0.tar.gz"), "file")
+    yanking.yank(DirectoryRepository(cache), Target(project="foo", version="1.0"), "release")
+    assert yanking.unyank(
+        DirectoryRepository(cache), Target(project="foo", version="1.0")
+    ).startswith("OK")
     assert yank_reason(cache, "foo-1.0.tar.gz") is None  # its own yank went too
     assert yank_reason(cache, "foo-1.0-py3-none-any.whl") is None
-    yanking.yank(cache, Target(filename="foo-2.0.tar.gz"), "file")
-    assert yanking.unyank(cache, Target(filename="foo-2.0.tar.gz")).startswith("OK")
+    yanking.yank(DirectoryRepository(cache), Target(filename="foo-2.0.tar.gz"), "file")
+    assert yanking.unyank(DirectoryRepository(cache), Target(filename="foo-2.0.tar.gz")).startswith(
+        "OK"
+    )
     assert yank_reason(cache, "foo-2.0.tar.gz") is None
 
 
 def test_unyank_something_not_yanked_is_fine(cache: IndexCache) -> None:
-    assert yanking.unyank(cache, Target(filename="foo-2.0.tar.gz")).startswith("OK")
-    assert yanking.unyank(cache, Target(project="foo", version="2.0")).startswith("OK")
+    assert yanking.unyank(DirectoryRepository(cache), Target(filename="foo-2.0.tar.gz")).startswith(
+        "OK"
+    )
+    assert yanking.unyank(
+        DirectoryRepository(cache), Target(project="foo", version="2.0")
+    ).startswith("OK")
     assert yank_reason(cache, "foo-2.0.tar.gz") is None
 
 
 def test_release_yank_covers_a_file_added_to_the_cache_later(pkgs: Path, cache: IndexCache) -> None:
-    yanking.yank(cache, Target(project="foo", version="2.0"), "later too")
+    yanking.yank(DirectoryRepository(cache), Target(project="foo", version="2.0"), "later too")
     path = make_wheel(pkgs, "foo", "2.0")
     cache.refresh(0, [path.name])
     assert yank_reason(cache, path.name) == "later too"

@@ -15,10 +15,11 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
 
 from packyard.index.model import Distribution, IndexSnapshot
-from packyard.storage.directory import Root, probe, scan
+from packyard.storage.directory import Root, first_root_wins, probe, scan
 from packyard.storage.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -46,15 +47,16 @@ def root_problem(path: str) -> str | None:
 
 class IndexCache:
     def __init__(self, roots: Sequence[Root], ledger: Ledger | None = None) -> None:
-        self.roots = tuple(roots)
+        self._roots = tuple(roots)
         # Told of every file seen and gone, so upload times are those of first sight.
-        self.ledger = ledger if ledger is not None else Ledger.in_memory(self.roots)
-        self._per_root: list[dict[str, Distribution]] = [{} for _ in self.roots]
+        self._ledger = ledger if ledger is not None else Ledger.in_memory(self._roots)
+        self._per_root: list[dict[str, Distribution]] = [{} for _ in self._roots]
         self._lock = threading.Lock()
         self._snapshot = IndexSnapshot()
         self._last_sync = -SYNC_INTERVAL
         # Roots that cannot be served now (index -> why); requests get a 503 meanwhile.
-        self.unavailable: dict[int, str] = {}
+        self._unavailable: dict[int, str] = {}
+        self._unavailable_view = MappingProxyType(self._unavailable)
         self._last_root_check = time.monotonic()
         self._roots_lock = threading.Lock()
         # Called with a root's index when it is back (the watcher watches it again).
@@ -64,12 +66,25 @@ class IndexCache:
     def snapshot(self) -> IndexSnapshot:
         return self._snapshot
 
+    @property
+    def roots(self) -> tuple[Root, ...]:
+        return self._roots
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._ledger
+
+    @property
+    def unavailable(self) -> Mapping[int, str]:
+        """Roots that cannot be served now (index -> why); a read-only view."""
+        return self._unavailable_view
+
     def rescan(self) -> IndexSnapshot:
         """Scan every root from scratch and publish the result."""
         started = time.monotonic()
         known: set[str] = set()
         per_root: list[dict[str, Distribution]] = []
-        for index, root in enumerate(self.roots):
+        for index, root in enumerate(self._roots):
             if self._unavailable_now(index):
                 per_root.append(dict(self._per_root[index]))  # kept until it is back
                 continue
@@ -78,16 +93,14 @@ class IndexCache:
             per_root.append({d.relpath: d for d in dists})
         with self._lock:
             self._per_root = per_root
-            effective: dict[str, Distribution] = {}
-            for files in reversed(per_root):
-                effective.update(files)
+            effective = first_root_wins(files.values() for files in per_root)
             self._snapshot = IndexSnapshot.build(
                 effective, generation=self._snapshot.generation + 1
             )
             snap = self._snapshot
         for index, files in enumerate(per_root):
-            if index not in self.unavailable:
-                self.ledger.parts[index].observe_all(files.values())
+            if index not in self._unavailable:
+                self._ledger.parts[index].observe_all(files.values())
         log.info(
             "indexed %d files of %d projects in %.3f s",
             len(snap.files),
@@ -111,7 +124,7 @@ class IndexCache:
             self._last_root_check = now
             self.check_roots()
         try:
-            news = self.ledger.poll()
+            news = self._ledger.poll()
         except sqlite3.Error as exc:
             log.warning("cannot read the ledger for changes by other processes: %s", exc)
             return
@@ -121,18 +134,18 @@ class IndexCache:
     def check_roots(self) -> None:
         """Notice a packages directory that disappeared or became unreadable (logged
         as an error; the index then answers 503), and one that is back (rescanned)."""
-        for index in range(len(self.roots)):
-            if self._unavailable_now(index) or index not in self.unavailable:
+        for index in range(len(self._roots)):
+            if self._unavailable_now(index) or index not in self._unavailable:
                 continue
             with self._roots_lock:
-                if self.unavailable.pop(index, None) is None:
+                if self._unavailable.pop(index, None) is None:
                     continue
             log.warning(
                 "packages directory %s is available again; reading it afresh",
-                self.roots[index].path,
+                self._roots[index].path,
             )
             found: dict[str, Distribution | None] = {
-                d.relpath: d for d in scan(self.roots[index], known=self._snapshot.projects)
+                d.relpath: d for d in scan(self._roots[index], known=self._snapshot.projects)
             }
             self._apply(index, found, prefix="")
             for callback in self.on_root_back:
@@ -140,17 +153,17 @@ class IndexCache:
 
     def _unavailable_now(self, index: int) -> bool:
         """Whether the root cannot be served now; logs (once) when it stops being."""
-        problem = root_problem(self.roots[index].path)
+        problem = root_problem(self._roots[index].path)
         if problem is None:
             return False
         with self._roots_lock:
-            known = index in self.unavailable
-            self.unavailable[index] = problem
+            known = index in self._unavailable
+            self._unavailable[index] = problem
         if not known:
             log.error(
                 "packages directory %s is unavailable: %s. Its files are kept in the index "
                 "but every request is answered 503 until it is back",
-                self.roots[index].path,
+                self._roots[index].path,
                 problem,
             )
         return True
@@ -166,7 +179,7 @@ class IndexCache:
         """Re-read the named files of one root from disk (added, replaced or removed)."""
         if self._unavailable_now(root_index):
             return self._snapshot  # its files vanished with it: nothing to forget yet
-        root = self.roots[root_index]
+        root = self._roots[root_index]
         known = self._snapshot.projects
         found = {relpath: probe(root, relpath, known) for relpath in set(relpaths)}
         return self._apply(root_index, found, prefix=None)
@@ -175,14 +188,26 @@ class IndexCache:
         """Re-read a whole subdirectory (created, moved in, moved away or deleted)."""
         if self._unavailable_now(root_index):
             return self._snapshot
-        root = self.roots[root_index]
+        root = self._roots[root_index]
         found: dict[str, Distribution | None] = {
             d.relpath: d for d in scan(root, rel_dir, known=self._snapshot.projects)
         }
         return self._apply(root_index, found, prefix=rel_dir.rstrip("/") + "/")
 
+    def publish(self, root_index: int, dist: Distribution) -> IndexSnapshot:
+        """List a file whose ledger row the caller has just written (with its facts, in
+        the same transaction as its change note): no second ledger write."""
+        if self._unavailable_now(root_index):
+            return self._snapshot
+        return self._apply(root_index, {dist.relpath: dist}, prefix=None, observe=False)
+
     def _apply(
-        self, root_index: int, found: dict[str, Distribution | None], prefix: str | None
+        self,
+        root_index: int,
+        found: dict[str, Distribution | None],
+        prefix: str | None,
+        *,
+        observe: bool = True,
     ) -> IndexSnapshot:
         with self._lock:
             files = self._per_root[root_index]
@@ -205,13 +230,15 @@ class IndexCache:
                     files[relpath] = dist
                     seen.append(dist)
                 changes[relpath] = self._effective(relpath)
-            if changes:
+            if changes and not observe:
+                self._snapshot = self._snapshot.evolve(changes)
+            elif changes:
                 # The snapshot first: it must follow the disk even when the ledger
                 # cannot be written (a full disk), or a file would be stored but not
                 # listed. A file without a row gets one when its facts are computed.
                 self._snapshot = self._snapshot.evolve(changes)
                 try:
-                    self.ledger.parts[root_index].observe(seen, gone)
+                    self._ledger.parts[root_index].observe(seen, gone)
                 except sqlite3.Error as exc:
                     log.warning("cannot note file changes in the ledger: %s", exc)
             return self._snapshot

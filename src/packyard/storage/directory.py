@@ -20,7 +20,7 @@ import io
 import logging
 import os
 import stat
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from packyard.index.filenames import Kind, NotADistribution, parse_filename
@@ -225,3 +225,13 @@ def probe(root: Root, relpath: str, known: Collection[str] = ()) -> Distribution
     if st is None:
         return None
     return Distribution.from_parsed(root.path, relpath, parsed, st)
+
+
+def first_root_wins(per_root: Iterable[Iterable[Distribution]]) -> dict[str, Distribution]:
+    """The effective view of several packages directories, in their order: for a
+    relpath found in several, the first directory's file (the server and ``update``
+    both see the directories this way)."""
+    effective: dict[str, Distribution] = {}
+    for files in reversed(list(per_root)):
+        effective.update((d.relpath, d) for d in files)
+    return effective

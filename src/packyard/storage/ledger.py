@@ -35,14 +35,11 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import IO, Protocol
-
-from packaging.utils import canonicalize_version
-from packaging.version import Version
 
 from packyard.index import metadata
 from packyard.index.model import Distribution
+from packyard.index.versions import version_key
 from packyard.logsafe import shown
 from packyard.storage.directory import Root, Unservable, file_identity, open_listed
 
@@ -102,21 +99,6 @@ CHANGES_KEPT = 3600.0  # seconds a change note is kept for other processes
 # Digests every file gets when it is first looked at; others are computed on demand.
 BASE_ALGOS = ("sha256",)
 PYPI_ALGOS = ("md5", "sha256", "blake2b_256")
-
-
-def format_time(timestamp: float) -> str:
-    """PEP 700's upload-time format: yyyy-mm-ddThh:mm:ss.ffffffZ, UTC."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def version_key(version: str) -> str:
-    """Release identity: the PEP 440 canonical form without trailing zeros when valid
-    (1.0, 1.0.0 and 1 are one release, as ``==`` says), else the text as written."""
-    try:
-        Version(version)
-    except ValueError:  # InvalidVersion, or more digits than int() takes
-        return version
-    return canonicalize_version(version, strip_trailing_zero=True)
 
 
 class _Hasher(Protocol):
@@ -761,6 +743,7 @@ class YankState:
     serial: int
     files: Mapping[tuple[int, str], str]  # (root index, relpath) -> reason
     releases: Mapping[tuple[str, str], str]  # (project, version key) -> reason
+    roots: Mapping[str, int] = field(default_factory=dict)  # root path -> root index
 
     def reason(self, root_index: int, dist: Distribution) -> str | None:
         """None when not yanked, else the reason ('' when none was given)."""
@@ -768,6 +751,10 @@ class YankState:
         if found is not None:
             return found
         return self.files.get((root_index, dist.relpath))
+
+    def of(self, dist: Distribution) -> str | None:
+        """``reason`` of a file of any root."""
+        return self.reason(self.roots.get(dist.root, 0), dist)
 
 
 class Ledger:
@@ -817,7 +804,7 @@ class Ledger:
         if previous is not None and previous.files == files and previous.releases == releases:
             return previous  # unchanged: pages made from it stay valid
         self._serial += 1
-        return YankState(serial=self._serial, files=files, releases=releases)
+        return YankState(serial=self._serial, files=files, releases=releases, roots=self._index)
 
     @property
     def yanks(self) -> YankState:
