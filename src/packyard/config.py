@@ -9,15 +9,15 @@ beyond reading ``os.environ`` when asked.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from packyard.errors import ConfigError
-from packyard.proxy import parse_base_path, parse_trusted_proxies
 
 ENV_PREFIX = "PYPISERVER_"
 DEFAULT_PACKAGES_DIR = "~/packages"
@@ -202,6 +202,62 @@ def parse_dirs(text: str) -> tuple[str, ...]:
     return dirs
 
 
+# The reverse-proxy options (the middleware is packyard.proxy).
+
+
+def parse_trusted_proxies(text: str) -> tuple[str, ...]:
+    """'*' or a comma-separated list of IP addresses and networks (CIDR)."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise ValueError("empty list (give addresses or networks such as 127.0.0.1,10.0.0.0/8)")
+    if "*" in items:
+        if len(items) > 1:
+            raise ValueError("'*' must be given alone")
+        return ("*",)
+    result = []
+    for item in items:
+        try:
+            result.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"not an IP address or network: {item!r} (e.g. 127.0.0.1, 172.16.0.0/12, ::1)"
+            ) from None
+    return tuple(dict.fromkeys(result))
+
+
+# A path prefix: segments of unreserved and sub-delimiter characters (or %XX).
+_PREFIX = re.compile(r"^(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})+)*$")
+
+
+def parse_base_path(text: str) -> str:
+    """A path prefix such as /pypi (given as /pypi, /pypi/ or a URL ending in it);
+    '' for none ('/')."""
+    value = text.strip()
+    if "://" in value:
+        raise ValueError(
+            f"give the path only, not a URL: {text!r} (e.g. /pypi; the scheme and host "
+            "come from the request, or from a trusted proxy's headers)"
+        )
+    if not value.startswith("/"):
+        raise ValueError(f"must start with '/': {text!r}")
+    value = value.rstrip("/")
+    if (
+        "//" in value
+        or not _PREFIX.match(value)
+        or any(seg in (".", "..") for seg in wsgi_path(value).split("/"))
+    ):
+        raise ValueError(f"not a usable path prefix: {text!r} (e.g. /pypi)")
+    if "%2f" in value.lower():
+        raise ValueError(f"an encoded '/' (%2F) in a path prefix is ambiguous: {text!r}")
+    return value
+
+
+def wsgi_path(encoded: str) -> str:
+    """A percent-encoded path as WSGI gives paths: decoded, one latin-1 character per
+    byte (``/my%20index`` -> ``/my index``)."""
+    return unquote_to_bytes(encoded).decode("latin-1")
+
+
 # ---------------------------------------------------------------------------
 # the option table
 
@@ -210,6 +266,9 @@ Kind = Literal["value", "flag", "count"]
 
 @dataclass(frozen=True)
 class Option:
+    """One option: its flags, environment variable (PYPISERVER_ + DEST), parser, default
+    and help. ``to_field`` turns a value into the Config field's value, when they differ."""
+
     dest: str
     flags: tuple[str, ...]
     help: str
@@ -218,6 +277,7 @@ class Option:
     kind: Kind = "value"
     metavar: str | None = None
     doc_default: str | None = None  # how the default reads in the docs, when not obvious
+    to_field: Callable[[Any], Any] | None = None
 
     @property
     def env(self) -> str:
@@ -227,256 +287,405 @@ class Option:
     def takes_value(self) -> bool:
         return self.kind == "value"
 
+    @property
+    def shown_default(self) -> str:
+        if self.doc_default is not None:
+            return self.doc_default
+        if self.kind == "flag":
+            return "off"
+        return str(self.default)
 
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "port",
-        ("-p", "--port"),
-        "Port to listen on (0 picks a free port; the address is logged at start-up).",
-        default=8080,
-        parse=parse_port,
-        metavar="PORT",
-    ),
-    Option(
-        "host",
-        ("-i", "-H", "--interface", "--host"),
-        "Address to listen on. 0.0.0.0 (all IPv4 interfaces) as pypiserver; "
-        "use 127.0.0.1 for this machine only, :: for IPv6.",
-        default="0.0.0.0",
-        parse=parse_host,
-        metavar="HOST",
-    ),
-    Option(
-        "passwords",
-        ("-P", "--passwords"),
-        "htpasswd file used to authenticate the actions named by --authenticate; "
-        "'.' together with '-a .' runs an open server.",
-        parse=parse_passwords,
-        metavar="HTPASSWD_FILE",
-        doc_default="none: protected actions are refused",
-    ),
-    Option(
-        "authenticate",
-        ("-a", "--authenticate"),
-        "Comma-separated actions that need a password: update (upload, remove), "
-        "download, list; or '.' (together with '-P .') for none.",
-        default=frozenset({"update"}),
-        parse=parse_authenticate,
-        metavar="ACTIONS",
-        doc_default="update",
-    ),
-    Option(
-        "disable_fallback",
-        ("--disable-fallback",),
-        "Answer 404 for a project with no local files instead of redirecting to --fallback-url.",
-        default=False,
-        parse=parse_bool,
-        kind="flag",
-    ),
-    Option(
-        "fallback_url",
-        ("--fallback-url",),
-        "Index to redirect to (303) for projects with no local files.",
-        default="https://pypi.org/simple/",
-        parse=parse_url,
-        metavar="URL",
-    ),
-    Option(
-        "health_endpoint",
-        ("--health-endpoint",),
-        "Path of the health check, which answers 200 'ok' and is never protected.",
-        default="/health",
-        parse=parse_health_endpoint,
-        metavar="PATH",
-    ),
-    Option(
-        "overwrite",
-        ("-o", "--overwrite"),
-        "Let an upload replace an existing file with different content (without it, "
-        "that is a 409; an identical re-upload is always accepted).",
-        default=False,
-        parse=parse_bool,
-        kind="flag",
-    ),
-    Option(
-        "max_upload_size",
-        ("--max-upload-size",),
-        "Largest file an upload may carry (bytes, or with K, M, G, T); larger is a 413.",
-        default=10 << 30,
-        parse=parse_size,
-        metavar="SIZE",
-        doc_default="10G",
-    ),
-    Option(
-        "hash_algo",
-        ("--hash-algo",),
-        "Algorithm of the #<algo>=<hex> fragment on each file link; "
-        "off (or no, false, 0) leaves the fragment out.",
-        default="sha256",
-        parse=parse_hash_algo,
-        metavar="ALGO",
-    ),
-    Option(
-        "welcome",
-        ("--welcome",),
-        "HTML file to show at / instead of the built-in page. Placeholders "
-        "{{URL}}, {{SIMPLE}}, {{PACKAGES}}, {{NUMPKGS}}, {{NUMPROJECTS}}, {{VERSION}} "
-        "are replaced (HTML-escaped); nothing in the file is executed.",
-        parse=parse_path,
-        metavar="HTML_FILE",
-        doc_default="built-in page",
-    ),
-    Option(
-        "cache_control",
-        ("--cache-control",),
-        "Send 'Cache-Control: max-age=SECONDS' with every distribution file. Without "
-        "it, files are sent as immutable for a year unless --overwrite is on.",
-        parse=parse_seconds,
-        metavar="SECONDS",
-        doc_default="a year, immutable (none with --overwrite)",
-    ),
-    Option(
-        "index_max_age",
-        ("--index-max-age",),
-        "Send 'Cache-Control: max-age=SECONDS' with the index pages (/simple/, project "
-        "pages, JSON): clients that cache (uv) may show a page this old before they "
-        "revalidate it with its ETag; 0 makes them ask every time.",
-        default=10,
-        parse=parse_seconds,
-        metavar="SECONDS",
-    ),
-    Option(
-        "threads",
-        ("--threads",),
-        "Number of threads that answer requests.",
-        default=8,
-        parse=parse_threads,
-        metavar="N",
-    ),
-    Option(
-        "connection_limit",
-        ("--connection-limit",),
-        "Most client connections open at once; more wait to be accepted.",
-        default=1000,
-        parse=parse_connection_limit,
-        metavar="N",
-    ),
-    Option(
-        "max_form_size",
-        ("--max-form-size",),
-        "Largest total of an upload form's text fields (metadata, description), which "
-        "are held in memory; the file itself counts against --max-upload-size.",
-        default=32 << 20,
-        parse=parse_size,
-        metavar="SIZE",
-        doc_default="32M",
-    ),
-    Option(
-        "max_form_fields",
-        ("--max-form-fields",),
-        "Most fields (parts) an upload form may have; more is a 413.",
-        default=1000,
-        parse=_parse_range(1, 1_000_000, "the number of form fields"),
-        metavar="N",
-    ),
-    Option(
-        "max_header_size",
-        ("--max-header-size",),
-        "Largest request head (request line and headers); larger is a 431.",
-        default=64 << 10,
-        parse=parse_size,
-        metavar="SIZE",
-        doc_default="64K",
-    ),
-    Option(
-        "channel_timeout",
-        ("--channel-timeout",),
-        "Seconds a connection may stay silent (a client sending or reading nothing) "
-        "before it is closed.",
-        default=60,
-        parse=_parse_range(1, 86_400, "the channel timeout"),
-        metavar="SECONDS",
-    ),
-    Option(
-        "header_timeout",
-        ("--header-timeout",),
-        "Seconds a client may take to send a request's head (request line and headers) "
-        "from its first byte; a slower client is disconnected, so one that trickles its "
-        "headers cannot hold a connection for long.",
-        default=20,
-        parse=_parse_range(1, 3600, "the header timeout"),
-        metavar="SECONDS",
-    ),
-    Option(
-        "max_connections_per_address",
-        ("--max-connections-per-address",),
-        "Most connections one client address may hold open at once; a connection "
-        "beyond it is closed as soon as it is accepted, without an answer. Trusted "
-        "proxies (--trusted-proxy) are not limited.",
-        parse=_parse_range(1, 100_000, "the connections per address"),
-        metavar="N",
-        doc_default="a quarter of --connection-limit, at least 16",
-    ),
-    Option(
-        "trusted_proxy",
-        ("--trusted-proxy",),
-        "Reverse proxies (comma-separated IP addresses or networks such as "
-        "127.0.0.1,172.16.0.0/12, or '*' for any peer) whose X-Forwarded-For, -Proto, "
-        "-Host, -Port and -Prefix headers say how clients address the index: its "
-        "absolute URLs (welcome page, JSON API) and logged client addresses follow "
-        "them. From other peers these headers are ignored.",
-        default=(),
-        parse=parse_trusted_proxies,
-        metavar="ADDRS",
-        doc_default="none: forwarding headers are ignored",
-    ),
-    Option(
-        "server_base_url",
-        ("--server-base-url",),
-        "Path prefix the index is served under, for a reverse proxy that passes it on "
-        "unchanged: with /pypi the index is at /pypi/simple/ and other paths are 404. "
-        "(A proxy that strips the prefix needs no option here; it sends "
-        "X-Forwarded-Prefix, honoured with --trusted-proxy.)",
-        default="",
-        parse=parse_base_path,
-        metavar="PATH",
-        doc_default="/ (none)",
-    ),
-    Option(
-        "verbose",
-        ("-v", "--verbose"),
-        "More logging: -v logs one line per request, -vv adds debugging detail.",
-        default=0,
-        parse=parse_count,
-        kind="count",
-        doc_default="0 (warnings and errors only)",
-    ),
-    Option(
-        "log_file",
-        ("--log-file",),
-        "Also write the log to this file.",
-        parse=parse_path,
-        metavar="FILE",
-        doc_default="none",
-    ),
-    Option(
-        "log_stream",
-        ("--log-stream",),
-        "Stream to log to: stdout, stderr or none.",
-        default="stdout",
-        parse=parse_log_stream,
-        metavar="STREAM",
-    ),
-    Option(
-        "log_frmt",
-        ("--log-frmt",),
-        "Python logging format, applied to every log destination.",
-        default=DEFAULT_LOG_FORMAT,
-        parse=parse_log_format,
-        metavar="FORMAT",
-    ),
+
+_OPTION = "option"  # the key of a Config field's Option in its metadata
+_ALSO = "also"  # options that decide the same field together with it (listed before it)
+
+
+def _option(option: Option, also: tuple[Option, ...] = ()) -> Any:
+    """A Config field declared with its option: the option's default is the field's."""
+    default = option.to_field(option.default) if option.to_field else option.default
+    return field(default=default, metadata={_OPTION: option, _ALSO: also})
+
+
+def _user_path(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
+def _password_file(value: str | None) -> Path | None:
+    return None if value in (None, ".") else Path(str(value)).expanduser()
+
+
+PYPI_SIMPLE = "https://pypi.org/simple/"
+
+DISABLE_FALLBACK = Option(
+    "disable_fallback",
+    ("--disable-fallback",),
+    "Answer 404 for a project with no local files instead of redirecting to --fallback-url.",
+    default=False,
+    parse=parse_bool,
+    kind="flag",
+)
+
+
+# ---------------------------------------------------------------------------
+# the frozen configuration, and with it the option table of `run`
+
+
+@dataclass(frozen=True)
+class Config:
+    """What ``run`` (and ``packyard.wsgi``) serves with. Each field is declared with its
+    option (the table, in this order, is ``OPTIONS``); ``roots`` are the positional
+    directories. ``fallback_url`` None is --disable-fallback."""
+
+    roots: tuple[Path, ...] = (Path(DEFAULT_PACKAGES_DIR).expanduser(),)
+    port: int = _option(
+        Option(
+            "port",
+            ("-p", "--port"),
+            "Port to listen on (0 picks a free port; the address is logged at start-up).",
+            default=8080,
+            parse=parse_port,
+            metavar="PORT",
+        )
+    )
+    host: str = _option(
+        Option(
+            "host",
+            ("-i", "-H", "--interface", "--host"),
+            "Address to listen on. 0.0.0.0 (all IPv4 interfaces) as pypiserver; "
+            "use 127.0.0.1 for this machine only, :: for IPv6.",
+            default="0.0.0.0",
+            parse=parse_host,
+            metavar="HOST",
+        )
+    )
+    password_file: Path | None = _option(
+        Option(
+            "passwords",
+            ("-P", "--passwords"),
+            "htpasswd file used to authenticate the actions named by --authenticate; "
+            "'.' together with '-a .' runs an open server.",
+            parse=parse_passwords,
+            metavar="HTPASSWD_FILE",
+            doc_default="none: protected actions are refused",
+            to_field=_password_file,
+        )
+    )
+    authenticate: frozenset[str] = _option(
+        Option(
+            "authenticate",
+            ("-a", "--authenticate"),
+            "Comma-separated actions that need a password: update (upload, remove), "
+            "download, list; or '.' (together with '-P .') for none.",
+            default=frozenset({"update"}),
+            parse=parse_authenticate,
+            metavar="ACTIONS",
+            doc_default="update",
+        )
+    )
+    fallback_url: str | None = _option(
+        Option(
+            "fallback_url",
+            ("--fallback-url",),
+            "Index to redirect to (303) for projects with no local files.",
+            default=PYPI_SIMPLE,
+            parse=parse_url,
+            metavar="URL",
+        ),
+        also=(DISABLE_FALLBACK,),
+    )
+    health_endpoint: str = _option(
+        Option(
+            "health_endpoint",
+            ("--health-endpoint",),
+            "Path of the health check, which answers 200 'ok' and is never protected.",
+            default="/health",
+            parse=parse_health_endpoint,
+            metavar="PATH",
+        )
+    )
+    overwrite: bool = _option(
+        Option(
+            "overwrite",
+            ("-o", "--overwrite"),
+            "Let an upload replace an existing file with different content (without it, "
+            "that is a 409; an identical re-upload is always accepted).",
+            default=False,
+            parse=parse_bool,
+            kind="flag",
+        )
+    )
+    max_upload_size: int = _option(
+        Option(
+            "max_upload_size",
+            ("--max-upload-size",),
+            "Largest file an upload may carry (bytes, or with K, M, G, T); larger is a 413.",
+            default=10 << 30,
+            parse=parse_size,
+            metavar="SIZE",
+            doc_default="10G",
+        )
+    )
+    hash_algo: str | None = _option(
+        Option(
+            "hash_algo",
+            ("--hash-algo",),
+            "Algorithm of the #<algo>=<hex> fragment on each file link; "
+            "off (or no, false, 0) leaves the fragment out.",
+            default="sha256",
+            parse=parse_hash_algo,
+            metavar="ALGO",
+        )
+    )
+    welcome_file: Path | None = _option(
+        Option(
+            "welcome",
+            ("--welcome",),
+            "HTML file to show at / instead of the built-in page. Placeholders "
+            "{{URL}}, {{SIMPLE}}, {{PACKAGES}}, {{NUMPKGS}}, {{NUMPROJECTS}}, {{VERSION}} "
+            "are replaced (HTML-escaped); nothing in the file is executed.",
+            parse=parse_path,
+            metavar="HTML_FILE",
+            doc_default="built-in page",
+            to_field=_user_path,
+        )
+    )
+    cache_control: int | None = _option(
+        Option(
+            "cache_control",
+            ("--cache-control",),
+            "Send 'Cache-Control: max-age=SECONDS' with every distribution file. Without "
+            "it, files are sent as immutable for a year unless --overwrite is on.",
+            parse=parse_seconds,
+            metavar="SECONDS",
+            doc_default="a year, immutable (none with --overwrite)",
+        )
+    )
+    index_max_age: int = _option(
+        Option(
+            "index_max_age",
+            ("--index-max-age",),
+            "Send 'Cache-Control: max-age=SECONDS' with the index pages (/simple/, project "
+            "pages, JSON): clients that cache (uv) may show a page this old before they "
+            "revalidate it with its ETag; 0 makes them ask every time.",
+            default=10,
+            parse=parse_seconds,
+            metavar="SECONDS",
+        )
+    )
+    threads: int = _option(
+        Option(
+            "threads",
+            ("--threads",),
+            "Number of threads that answer requests.",
+            default=8,
+            parse=parse_threads,
+            metavar="N",
+        )
+    )
+    connection_limit: int = _option(
+        Option(
+            "connection_limit",
+            ("--connection-limit",),
+            "Most client connections open at once; more wait to be accepted.",
+            default=1000,
+            parse=parse_connection_limit,
+            metavar="N",
+        )
+    )
+    max_form_size: int = _option(
+        Option(
+            "max_form_size",
+            ("--max-form-size",),
+            "Largest total of an upload form's text fields (metadata, description), which "
+            "are held in memory; the file itself counts against --max-upload-size.",
+            default=32 << 20,
+            parse=parse_size,
+            metavar="SIZE",
+            doc_default="32M",
+        )
+    )
+    max_form_fields: int = _option(
+        Option(
+            "max_form_fields",
+            ("--max-form-fields",),
+            "Most fields (parts) an upload form may have; more is a 413.",
+            default=1000,
+            parse=_parse_range(1, 1_000_000, "the number of form fields"),
+            metavar="N",
+        )
+    )
+    max_header_size: int = _option(
+        Option(
+            "max_header_size",
+            ("--max-header-size",),
+            "Largest request head (request line and headers); larger is a 431.",
+            default=64 << 10,
+            parse=parse_size,
+            metavar="SIZE",
+            doc_default="64K",
+        )
+    )
+    channel_timeout: int = _option(
+        Option(
+            "channel_timeout",
+            ("--channel-timeout",),
+            "Seconds a connection may stay silent (a client sending or reading nothing) "
+            "before it is closed.",
+            default=60,
+            parse=_parse_range(1, 86_400, "the channel timeout"),
+            metavar="SECONDS",
+        )
+    )
+    header_timeout: int = _option(
+        Option(
+            "header_timeout",
+            ("--header-timeout",),
+            "Seconds a client may take to send a request's head (request line and headers) "
+            "from its first byte; a slower client is disconnected, so one that trickles its "
+            "headers cannot hold a connection for long.",
+            default=20,
+            parse=_parse_range(1, 3600, "the header timeout"),
+            metavar="SECONDS",
+        )
+    )
+    max_connections_per_address: int | None = _option(
+        Option(
+            "max_connections_per_address",
+            ("--max-connections-per-address",),
+            "Most connections one client address may hold open at once; a connection "
+            "beyond it is closed as soon as it is accepted, without an answer. Trusted "
+            "proxies (--trusted-proxy) are not limited.",
+            parse=_parse_range(1, 100_000, "the connections per address"),
+            metavar="N",
+            doc_default="a quarter of --connection-limit, at least 16",
+        )
+    )
+    trusted_proxy: tuple[str, ...] = _option(
+        Option(
+            "trusted_proxy",
+            ("--trusted-proxy",),
+            "Reverse proxies (comma-separated IP addresses or networks such as "
+            "127.0.0.1,172.16.0.0/12, or '*' for any peer) whose X-Forwarded-For, -Proto, "
+            "-Host, -Port and -Prefix headers say how clients address the index: its "
+            "absolute URLs (welcome page, JSON API) and logged client addresses follow "
+            "them. From other peers these headers are ignored.",
+            default=(),
+            parse=parse_trusted_proxies,
+            metavar="ADDRS",
+            doc_default="none: forwarding headers are ignored",
+        )
+    )
+    server_base_url: str = _option(
+        Option(
+            "server_base_url",
+            ("--server-base-url",),
+            "Path prefix the index is served under, for a reverse proxy that passes it on "
+            "unchanged: with /pypi the index is at /pypi/simple/ and other paths are 404. "
+            "(A proxy that strips the prefix needs no option here; it sends "
+            "X-Forwarded-Prefix, honoured with --trusted-proxy.)",
+            default="",
+            parse=parse_base_path,
+            metavar="PATH",
+            doc_default="/ (none)",
+        )
+    )
+    verbose: int = _option(
+        Option(
+            "verbose",
+            ("-v", "--verbose"),
+            "More logging: -v logs one line per request, -vv adds debugging detail.",
+            default=0,
+            parse=parse_count,
+            kind="count",
+            doc_default="0 (warnings and errors only)",
+        )
+    )
+    log_file: Path | None = _option(
+        Option(
+            "log_file",
+            ("--log-file",),
+            "Also write the log to this file.",
+            parse=parse_path,
+            metavar="FILE",
+            doc_default="none",
+            to_field=_user_path,
+        )
+    )
+    log_stream: str = _option(
+        Option(
+            "log_stream",
+            ("--log-stream",),
+            "Stream to log to: stdout, stderr or none.",
+            default="stdout",
+            parse=parse_log_stream,
+            metavar="STREAM",
+        )
+    )
+    log_format: str = _option(
+        Option(
+            "log_frmt",
+            ("--log-frmt",),
+            "Python logging format, applied to every log destination.",
+            default=DEFAULT_LOG_FORMAT,
+            parse=parse_log_format,
+            metavar="FORMAT",
+        )
+    )
+
+    @property
+    def disable_fallback(self) -> bool:
+        return self.fallback_url is None
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any], dirs: Sequence[str]) -> Config:
+        """Build from parsed option values (dest -> value) and the directories given.
+
+        Applies the rules that involve several options; raises ConfigError.
+        """
+        kwargs: dict[str, Any] = {}
+        for item in fields(cls):
+            option: Option | None = item.metadata.get(_OPTION)
+            if option is not None and option.dest in values:
+                value = values[option.dest]
+                kwargs[item.name] = option.to_field(value) if option.to_field else value
+        _check_open_server(values)
+        if values.get("disable_fallback"):
+            kwargs["fallback_url"] = None
+        kwargs["roots"] = _unique_roots(dirs or (DEFAULT_PACKAGES_DIR,))
+        return cls(**kwargs)
+
+
+OPTIONS: tuple[Option, ...] = tuple(
+    option
+    for item in fields(Config)
+    if _OPTION in item.metadata
+    for option in (*item.metadata[_ALSO], item.metadata[_OPTION])
 )
 OPTIONS_BY_DEST = {o.dest: o for o in OPTIONS}
+
+
+def _check_open_server(values: Mapping[str, Any]) -> None:
+    """-P . (no password file) and -a . (nothing protected) go together."""
+    passwords = values.get("passwords")
+    auth: frozenset[str] = values.get("authenticate", OPTIONS_BY_DEST["authenticate"].default)
+    if passwords == "." and auth:
+        raise ConfigError(
+            "-P . (no password file) needs -a . (nothing protected); "
+            "give a password file to protect " + ",".join(sorted(auth))
+        )
+    if auth == frozenset() and passwords != ".":
+        raise ConfigError(
+            "-a . (nothing protected) needs -P . (no password file)"
+            + (f", not -P {passwords}" if passwords else "")
+        )
+
+
+def _unique_roots(dirs: Sequence[str]) -> tuple[Path, ...]:
+    unique: list[Path] = []
+    for root in (Path(d).expanduser() for d in dirs):
+        if root.absolute() not in [u.absolute() for u in unique]:
+            unique.append(root)
+    return tuple(unique)
 
 
 def parse_deadline(text: str) -> float:
@@ -489,9 +698,68 @@ def parse_deadline(text: str) -> float:
     return value
 
 
-# The options of `pypi-server update` that also have an environment variable: the
-# upload limit is shared with `run` (a download is capped as an upload would be).
+def parse_timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"not a positive number of seconds: {text!r}")
+    return value
+
+
+# The options of `pypi-server update`. The upload limit and -v are shared with `run`
+# (a download is capped as an upload would be), so are their environment variables.
 UPDATE_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "execute",
+        ("-x", "--execute"),
+        "Download the newer files (without it nothing is downloaded).",
+        default=False,
+        parse=parse_bool,
+        kind="flag",
+    ),
+    Option(
+        "download_directory",
+        ("-d", "--download-directory"),
+        "Download into DIR.",
+        parse=parse_path,
+        metavar="DIR",
+        doc_default="the directory of the file being updated",
+    ),
+    Option(
+        "allow_unstable",
+        ("-u", "--allow-unstable"),
+        "Also consider pre-releases and development releases.",
+        default=False,
+        parse=parse_bool,
+        kind="flag",
+    ),
+    Option(
+        "index_url",
+        ("--index-url",),
+        "Simple index to compare with; https://USER:PASSWORD@host/simple/ for basic auth.",
+        default=PYPI_SIMPLE,
+        parse=parse_url,
+        metavar="URL",
+    ),
+    Option(
+        "ignorelist_file",
+        ("--ignorelist-file", "--blacklist-file"),
+        "Projects to leave alone, one name per line ('#' comments).",
+        parse=parse_path,
+        metavar="FILE",
+        doc_default="none",
+    ),
+    Option(
+        "timeout",
+        ("--timeout",),
+        "Give up on a connection or a read after SECONDS.",
+        default=30.0,
+        parse=parse_timeout,
+        metavar="SECONDS",
+        doc_default="30",
+    ),
     replace(
         OPTIONS_BY_DEST["max_upload_size"],
         help="Largest file to download (bytes, or with K, M, G, T), also when the index "
@@ -508,6 +776,24 @@ UPDATE_OPTIONS: tuple[Option, ...] = (
         parse=parse_deadline,
         metavar="SECONDS",
         doc_default="900 (15 minutes)",
+    ),
+    replace(
+        OPTIONS_BY_DEST["verbose"],
+        help="One line per project instead of a mark.",
+        doc_default="0",
+    ),
+)
+
+# The options of `pypi-server yank` (unyank has none).
+YANK_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "yank_reason",
+        ("--reason",),
+        "Why (shown by pip and uv).",
+        default="",
+        parse=str,
+        metavar="TEXT",
+        doc_default="none",
     ),
 )
 
@@ -542,96 +828,6 @@ IGNORED_OPTIONS: tuple[IgnoredOption, ...] = (
 PACKAGES_ENV = ENV_PREFIX + "PACKAGES_DIR"
 
 
-# ---------------------------------------------------------------------------
-# the frozen configuration
-
-
-@dataclass(frozen=True)
-class Config:
-    roots: tuple[Path, ...] = (Path(DEFAULT_PACKAGES_DIR).expanduser(),)
-    port: int = 8080
-    host: str = "0.0.0.0"
-    password_file: Path | None = None
-    authenticate: frozenset[str] = frozenset({"update"})
-    disable_fallback: bool = False
-    fallback_url: str = "https://pypi.org/simple/"
-    health_endpoint: str = "/health"
-    hash_algo: str | None = "sha256"
-    welcome_file: Path | None = None
-    cache_control: int | None = None
-    index_max_age: int = 10
-    threads: int = 8
-    connection_limit: int = 1000
-    max_form_size: int = 32 << 20
-    max_form_fields: int = 1000
-    max_header_size: int = 64 << 10
-    channel_timeout: int = 60
-    header_timeout: int = 20
-    max_connections_per_address: int | None = None  # None: connection_limit // 4, >= 16
-    trusted_proxy: tuple[str, ...] = ()
-    server_base_url: str = ""
-    overwrite: bool = False
-    max_upload_size: int = 10 << 30
-    verbose: int = 0
-    log_file: Path | None = None
-    log_stream: str = "stdout"
-    log_format: str = DEFAULT_LOG_FORMAT
-
-    @classmethod
-    def from_values(cls, values: Mapping[str, Any], dirs: Sequence[str]) -> Config:
-        """Build from parsed option values (dest -> value) and the directories given.
-
-        Applies the rules that involve several options; raises ConfigError.
-        """
-        passwords = values.get("passwords")
-        auth: frozenset[str] = values.get("authenticate", frozenset({"update"}))
-        if passwords == "." and auth:
-            raise ConfigError(
-                "-P . (no password file) needs -a . (nothing protected); "
-                "give a password file to protect " + ",".join(sorted(auth))
-            )
-        if auth == frozenset() and passwords != ".":
-            raise ConfigError(
-                "-a . (nothing protected) needs -P . (no password file)"
-                + (f", not -P {passwords}" if passwords else "")
-            )
-        roots = tuple(Path(d).expanduser() for d in (dirs or (DEFAULT_PACKAGES_DIR,)))
-        unique: list[Path] = []
-        for root in roots:
-            if root.absolute() not in [u.absolute() for u in unique]:
-                unique.append(root)
-        return cls(
-            roots=tuple(unique),
-            port=values.get("port", 8080),
-            host=values.get("host", "0.0.0.0"),
-            password_file=None if passwords in (None, ".") else Path(passwords).expanduser(),
-            authenticate=auth,
-            disable_fallback=values.get("disable_fallback", False),
-            fallback_url=values.get("fallback_url", "https://pypi.org/simple/"),
-            health_endpoint=values.get("health_endpoint", "/health"),
-            hash_algo=values.get("hash_algo", "sha256"),
-            welcome_file=Path(values["welcome"]).expanduser() if values.get("welcome") else None,
-            cache_control=values.get("cache_control"),
-            index_max_age=values.get("index_max_age", 10),
-            threads=values.get("threads", 8),
-            connection_limit=values.get("connection_limit", 1000),
-            max_form_size=values.get("max_form_size", 32 << 20),
-            max_form_fields=values.get("max_form_fields", 1000),
-            max_header_size=values.get("max_header_size", 64 << 10),
-            channel_timeout=values.get("channel_timeout", 60),
-            header_timeout=values.get("header_timeout", 20),
-            max_connections_per_address=values.get("max_connections_per_address"),
-            trusted_proxy=values.get("trusted_proxy", ()),
-            server_base_url=values.get("server_base_url", ""),
-            overwrite=values.get("overwrite", False),
-            max_upload_size=values.get("max_upload_size", 10 << 30),
-            verbose=values.get("verbose", 0),
-            log_file=Path(values["log_file"]).expanduser() if values.get("log_file") else None,
-            log_stream=values.get("log_stream", "stdout"),
-            log_format=values.get("log_frmt", DEFAULT_LOG_FORMAT),
-        )
-
-
 def values_from_environment(
     environ: Mapping[str, str], options: Sequence[Option] = OPTIONS
 ) -> dict[str, Any]:
@@ -661,20 +857,12 @@ def from_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], tuple[
     return values, dirs
 
 
-def _doc_default(option: Option) -> str:
-    if option.doc_default is not None:
-        return option.doc_default
-    if option.kind == "flag":
-        return "off"
-    return str(option.default)
-
-
 def _row(option: Option) -> str:
     flags = ", ".join(
         f"`{flag}{' ' + option.metavar if option.metavar else ''}`" for flag in option.flags
     )
     help_text = option.help.replace("|", "\\|")
-    return f"| {flags} | `{option.env}` | {_doc_default(option)} | {help_text} |"
+    return f"| {flags} | `{option.env}` | {option.shown_default} | {help_text} |"
 
 
 def render_markdown() -> str:
@@ -723,13 +911,34 @@ def render_markdown() -> str:
         "",
         "## `pypi-server update`",
         "",
-        "These options of `pypi-server update` (docs/update.md) can also be set by an",
-        "environment variable; `PYPISERVER_MAX_UPLOAD_SIZE` is the one `run` reads, so a",
-        "download is capped as an upload would be.",
+        "```",
+        "pypi-server update [OPTIONS] [PACKAGES_DIR ...]",
+        "```",
+        "",
+        "Looks for newer releases of the local projects on an upstream index; with `-x`",
+        "downloads them (docs/update.md). Its options can be set by environment variables",
+        "too, as `run`'s: the command line wins over the environment, which wins over the",
+        "default. `PYPISERVER_MAX_UPLOAD_SIZE`, `PYPISERVER_VERBOSE` and",
+        f"`{PACKAGES_ENV}` are the ones `run` reads (a download is capped as an upload",
+        "would be).",
         "",
         "| option | environment variable | default | meaning |",
         "|---|---|---|---|",
         *(_row(option) for option in UPDATE_OPTIONS),
+        "",
+        "## `pypi-server yank` and `unyank`",
+        "",
+        "```",
+        "pypi-server yank [--reason TEXT] PACKAGES_DIR PROJECT VERSION | FILENAME",
+        "pypi-server unyank PACKAGES_DIR PROJECT VERSION | FILENAME",
+        "```",
+        "",
+        "Marks a release (every file of PROJECT VERSION) or one file as yanked (PEP 592),",
+        "or takes the yank back. A running server sees the change on its next request.",
+        "",
+        "| option | environment variable | default | meaning |",
+        "|---|---|---|---|",
+        *(_row(option) for option in YANK_OPTIONS),
         "",
         "## pypiserver options that are accepted and ignored",
         "",
