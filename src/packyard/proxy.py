@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from packyard.config import parse_base_path, wsgi_path
-from packyard.config import parse_trusted_proxies as parse_trusted_proxies  # for callers
+from packyard.values import parse_base_path, wsgi_path
+from packyard.values import parse_trusted_proxies as parse_trusted_proxies  # for callers
 
 StartResponse = Callable[..., Any]
 App = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]

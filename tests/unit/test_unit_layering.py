@@ -74,6 +74,7 @@ def test_the_package_is_found() -> None:
         "packyard.rpc",
         "packyard.yanking",
         "packyard.services",
+        "packyard.values",
         "packyard.commands.common",
         "packyard.commands.run",
         "packyard.commands.update",
@@ -263,7 +264,15 @@ def test_only_server_and_transport_import_waitress(module: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["packyard.config", "packyard.errors", "packyard.httputil", "packyard.proxy"]
+    "module",
+    [
+        "packyard.config",
+        "packyard.values",
+        "packyard.errors",
+        "packyard.httputil",
+        "packyard.proxy",
+        "packyard.commands.common",
+    ],
 )
 def test_pure_modules_import_no_third_party(module: str) -> None:
     bad = {n for n in imports_of(module) if top(n) not in STDLIB and top(n) != "packyard"}

@@ -22,10 +22,10 @@ from packyard.config import (
     DEFAULT_PACKAGES_DIR,
     PACKAGES_ENV,
     UPDATE_OPTIONS,
-    parse_dirs,
     values_from_environment,
 )
 from packyard.errors import ConfigError, read_text_file
+from packyard.values import parse_dirs
 
 INTERRUPTED = 130
 
