@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -122,5 +123,6 @@ def main(argv: Sequence[str]) -> int:
     try:
         return update.execute(settings)
     except KeyboardInterrupt:
-        update._write("\n")
+        sys.stdout.write("\n")
+        sys.stdout.flush()
         return fail("interrupted", INTERRUPTED)
