@@ -587,7 +587,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             if fmt is None:
                 return not_acceptable()
             return simple_answer(project_page(snap, project, fmt), fmt)
-        if config.disable_fallback:
+        if config.fallback_url is None:  # --disable-fallback
             return _text(404, f"Not Found: {project} does not exist on this index")
         location = config.fallback_url.rstrip("/") + "/" + quote(project) + "/"
         return _redirect(303, location)

@@ -1,205 +1,51 @@
-"""Configuration: one option table, and the frozen Config built from it.
+"""Configuration: one option table, and the frozen Config that is declared with it.
 
-The table below is the single source of every option: ``cli`` builds argparse from
-it, ``from_environment`` reads the PYPISERVER_* variables from it, and
-``render_markdown`` writes docs/configuration.md from it. Nothing here does I/O
-beyond reading ``os.environ`` when asked.
+Each field of ``Config`` is declared with its option (flags, parser, default, help), so
+a default is written once; ``OPTIONS`` (the table of ``run``) is read off the fields,
+and ``Config.from_values`` is a loop plus the rules that involve several options.
+``UPDATE_OPTIONS`` and ``YANK_OPTIONS`` are the other commands' tables. The commands
+build argparse from the tables, ``from_environment`` reads the PYPISERVER_* variables
+from them, and ``render_markdown`` writes docs/configuration.md from them. The value
+parsers are in ``packyard.values``. Nothing here does I/O beyond reading
+``os.environ`` when asked.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from packyard.errors import ConfigError
-from packyard.proxy import parse_base_path, parse_trusted_proxies
+from packyard.values import (
+    _parse_range,
+    parse_authenticate,
+    parse_base_path,
+    parse_bool,
+    parse_connection_limit,
+    parse_count,
+    parse_deadline,
+    parse_dirs,
+    parse_hash_algo,
+    parse_health_endpoint,
+    parse_host,
+    parse_log_format,
+    parse_log_stream,
+    parse_passwords,
+    parse_path,
+    parse_port,
+    parse_seconds,
+    parse_size,
+    parse_threads,
+    parse_timeout,
+    parse_trusted_proxies,
+    parse_url,
+)
 
 ENV_PREFIX = "PYPISERVER_"
 DEFAULT_PACKAGES_DIR = "~/packages"
-AUTH_ACTIONS = ("download", "list", "update")
-LOG_STREAMS = ("stdout", "stderr", "none")
 DEFAULT_LOG_FORMAT = "%(asctime)s|%(name)s|%(levelname)s|%(thread)d|%(message)s"
-_DISABLED_WORDS = frozenset({"off", "no", "false", "0", "n", "f", "none"})
-_TRUE_WORDS = frozenset({"1", "true", "yes", "on", "y", "t"})
-_FALSE_WORDS = frozenset({"0", "false", "no", "off", "n", "f", ""})
-# Paths the application itself answers; the health endpoint must not shadow them.
-RESERVED_PATHS = ("/simple", "/packages", "/favicon.ico")
-
-
-# ---------------------------------------------------------------------------
-# value parsers: str -> value, raising ValueError with a message for the user
-
-
-def parse_port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise ValueError(f"not a port number: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port out of range 0-65535: {port}")
-    return port
-
-
-def parse_host(text: str) -> str:
-    host = text.strip()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if not host or any(c.isspace() for c in host) or "/" in host:
-        raise ValueError(f"not a host name or address: {text!r}")
-    return host
-
-
-def parse_seconds(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"not a whole number of seconds: {text!r}") from None
-    if value < 0:
-        raise ValueError(f"must not be negative: {value}")
-    return value
-
-
-def parse_hash_algo(text: str) -> str | None:
-    algo = text.strip().lower()
-    if algo in _DISABLED_WORDS:
-        return None
-    # The simple-repository spec asks for an algorithm every Python has.
-    usable = sorted(a for a in hashlib.algorithms_guaranteed if not a.startswith("shake"))
-    if algo not in usable:
-        raise ValueError(
-            f"unknown hash algorithm {text!r} (use one of: {', '.join(usable)}; or off)"
-        )
-    return algo
-
-
-def parse_authenticate(text: str) -> frozenset[str]:
-    words = [w.strip().lower() for w in text.split(",") if w.strip()]
-    if not words:
-        raise ValueError("empty list (use '.' for no authentication)")
-    if "." in words:
-        if len(words) > 1:
-            raise ValueError("'.' must be given alone")
-        return frozenset()
-    unknown = [w for w in words if w not in AUTH_ACTIONS]
-    if unknown:
-        raise ValueError(
-            f"unknown action {unknown[0]!r} (use a comma-separated list of "
-            f"{', '.join(AUTH_ACTIONS)}, or '.')"
-        )
-    return frozenset(words)
-
-
-def parse_passwords(text: str) -> str:
-    if not text.strip():
-        raise ValueError("empty path (use '.' for no password file)")
-    return text
-
-
-def parse_url(text: str) -> str:
-    parts = urlsplit(text.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"not an http(s) URL: {text!r}")
-    return text.strip()
-
-
-_HEALTH = re.compile(r"^/[A-Za-z0-9/_.-]*$")
-
-
-def parse_health_endpoint(text: str) -> str:
-    if not _HEALTH.match(text) or text == "/" or "//" in text or "/./" in text + "/":
-        raise ValueError(
-            f"invalid path {text!r} (a path such as /health: letters, digits, / _ . -)"
-        )
-    for reserved in RESERVED_PATHS:
-        if text == reserved or text.startswith(reserved + "/"):
-            raise ValueError(f"{text!r} collides with the index's own {reserved} route")
-    return text
-
-
-def parse_log_stream(text: str) -> str:
-    stream = text.strip().lower()
-    if stream not in LOG_STREAMS:
-        raise ValueError(f"must be one of {', '.join(LOG_STREAMS)}, not {text!r}")
-    return stream
-
-
-def parse_log_format(text: str) -> str:
-    try:
-        text % {"asctime": "", "name": "", "levelname": "", "thread": 0, "message": ""}
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"not a usable logging format {text!r}: {exc}") from None
-    return text
-
-
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
-
-
-def parse_size(text: str) -> int:
-    """Bytes, or a number with K, M, G or T (powers of 1024): 500M, 10G."""
-    match = _SIZE.match(text)
-    if not match:
-        raise ValueError(f"not a size: {text!r} (use bytes, or a number with K, M, G or T)")
-    value = int(match.group(1))
-    if match.group(2):
-        value *= 1024 ** ("kmgt".index(match.group(2).lower()) + 1)
-    if value <= 0:
-        raise ValueError("must be more than 0 bytes")
-    return value
-
-
-def parse_bool(text: str) -> bool:
-    word = text.strip().lower()
-    if word in _TRUE_WORDS:
-        return True
-    if word in _FALSE_WORDS:
-        return False
-    raise ValueError(f"not a yes/no value: {text!r} (use 1/0, true/false, yes/no, on/off)")
-
-
-def parse_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise ValueError(f"must not be negative: {value}")
-    return value
-
-
-def _parse_range(low: int, high: int, what: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"not a whole number: {text!r}") from None
-        if not low <= value <= high:
-            raise ValueError(f"{what} must be from {low} to {high}: {value}")
-        return value
-
-    return parse
-
-
-parse_threads = _parse_range(1, 1024, "the number of threads")
-parse_connection_limit = _parse_range(1, 100_000, "the connection limit")
-
-
-def parse_path(text: str) -> str:
-    if not text.strip():
-        raise ValueError("empty path")
-    return text
-
-
-def parse_dirs(text: str) -> tuple[str, ...]:
-    """Several directories in one environment variable, separated by ':'."""
-    dirs = tuple(p for p in text.split(":") if p.strip())
-    if not dirs:
-        raise ValueError("no directory given")
-    return dirs
 
 
 # ---------------------------------------------------------------------------
@@ -210,6 +56,9 @@ Kind = Literal["value", "flag", "count"]
 
 @dataclass(frozen=True)
 class Option:
+    """One option: its flags, environment variable (PYPISERVER_ + DEST), parser, default
+    and help. ``to_field`` turns a value into the Config field's value, when they differ."""
+
     dest: str
     flags: tuple[str, ...]
     help: str
@@ -218,6 +67,7 @@ class Option:
     kind: Kind = "value"
     metavar: str | None = None
     doc_default: str | None = None  # how the default reads in the docs, when not obvious
+    to_field: Callable[[Any], Any] | None = None
 
     @property
     def env(self) -> str:
@@ -227,17 +77,68 @@ class Option:
     def takes_value(self) -> bool:
         return self.kind == "value"
 
+    @property
+    def shown_default(self) -> str:
+        if self.doc_default is not None:
+            return self.doc_default
+        if self.kind == "flag":
+            return "off"
+        return str(self.default)
 
-OPTIONS: tuple[Option, ...] = (
-    Option(
+
+_OPTION = "option"  # the key of a Config field's Option in its metadata
+_ALSO = "also"  # options that decide the same field together with it (listed before it)
+
+
+def _option(
+    dest: str, flags: tuple[str, ...], help: str, also: tuple[Option, ...] = (), **more: Any
+) -> Any:
+    """A Config field declared with its option: the option's default is the field's."""
+    option = Option(dest, flags, help, **more)
+    default = option.to_field(option.default) if option.to_field else option.default
+    return field(default=default, metadata={_OPTION: option, _ALSO: also})
+
+
+def _user_path(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
+def _password_file(value: str | None) -> Path | None:
+    return None if value in (None, ".") else Path(str(value)).expanduser()
+
+
+PYPI_SIMPLE = "https://pypi.org/simple/"
+
+DISABLE_FALLBACK = Option(
+    "disable_fallback",
+    ("--disable-fallback",),
+    "Answer 404 for a project with no local files instead of redirecting to --fallback-url.",
+    default=False,
+    parse=parse_bool,
+    kind="flag",
+)
+
+
+# ---------------------------------------------------------------------------
+# the frozen configuration, and with it the option table of `run`
+
+
+@dataclass(frozen=True)
+class Config:
+    """What ``run`` (and ``packyard.wsgi``) serves with. Each field is declared with its
+    option (the table, in this order, is ``OPTIONS``); ``roots`` are the positional
+    directories. ``fallback_url`` None is --disable-fallback."""
+
+    roots: tuple[Path, ...] = (Path(DEFAULT_PACKAGES_DIR).expanduser(),)
+    port: int = _option(
         "port",
         ("-p", "--port"),
         "Port to listen on (0 picks a free port; the address is logged at start-up).",
         default=8080,
         parse=parse_port,
         metavar="PORT",
-    ),
-    Option(
+    )
+    host: str = _option(
         "host",
         ("-i", "-H", "--interface", "--host"),
         "Address to listen on. 0.0.0.0 (all IPv4 interfaces) as pypiserver; "
@@ -245,8 +146,8 @@ OPTIONS: tuple[Option, ...] = (
         default="0.0.0.0",
         parse=parse_host,
         metavar="HOST",
-    ),
-    Option(
+    )
+    password_file: Path | None = _option(
         "passwords",
         ("-P", "--passwords"),
         "htpasswd file used to authenticate the actions named by --authenticate; "
@@ -254,8 +155,9 @@ OPTIONS: tuple[Option, ...] = (
         parse=parse_passwords,
         metavar="HTPASSWD_FILE",
         doc_default="none: protected actions are refused",
-    ),
-    Option(
+        to_field=_password_file,
+    )
+    authenticate: frozenset[str] = _option(
         "authenticate",
         ("-a", "--authenticate"),
         "Comma-separated actions that need a password: update (upload, remove), "
@@ -264,32 +166,25 @@ OPTIONS: tuple[Option, ...] = (
         parse=parse_authenticate,
         metavar="ACTIONS",
         doc_default="update",
-    ),
-    Option(
-        "disable_fallback",
-        ("--disable-fallback",),
-        "Answer 404 for a project with no local files instead of redirecting to --fallback-url.",
-        default=False,
-        parse=parse_bool,
-        kind="flag",
-    ),
-    Option(
+    )
+    fallback_url: str | None = _option(
         "fallback_url",
         ("--fallback-url",),
         "Index to redirect to (303) for projects with no local files.",
-        default="https://pypi.org/simple/",
+        default=PYPI_SIMPLE,
         parse=parse_url,
         metavar="URL",
-    ),
-    Option(
+        also=(DISABLE_FALLBACK,),
+    )
+    health_endpoint: str = _option(
         "health_endpoint",
         ("--health-endpoint",),
         "Path of the health check, which answers 200 'ok' and is never protected.",
         default="/health",
         parse=parse_health_endpoint,
         metavar="PATH",
-    ),
-    Option(
+    )
+    overwrite: bool = _option(
         "overwrite",
         ("-o", "--overwrite"),
         "Let an upload replace an existing file with different content (without it, "
@@ -297,8 +192,8 @@ OPTIONS: tuple[Option, ...] = (
         default=False,
         parse=parse_bool,
         kind="flag",
-    ),
-    Option(
+    )
+    max_upload_size: int = _option(
         "max_upload_size",
         ("--max-upload-size",),
         "Largest file an upload may carry (bytes, or with K, M, G, T); larger is a 413.",
@@ -306,8 +201,8 @@ OPTIONS: tuple[Option, ...] = (
         parse=parse_size,
         metavar="SIZE",
         doc_default="10G",
-    ),
-    Option(
+    )
+    hash_algo: str | None = _option(
         "hash_algo",
         ("--hash-algo",),
         "Algorithm of the #<algo>=<hex> fragment on each file link; "
@@ -315,8 +210,8 @@ OPTIONS: tuple[Option, ...] = (
         default="sha256",
         parse=parse_hash_algo,
         metavar="ALGO",
-    ),
-    Option(
+    )
+    welcome_file: Path | None = _option(
         "welcome",
         ("--welcome",),
         "HTML file to show at / instead of the built-in page. Placeholders "
@@ -325,8 +220,9 @@ OPTIONS: tuple[Option, ...] = (
         parse=parse_path,
         metavar="HTML_FILE",
         doc_default="built-in page",
-    ),
-    Option(
+        to_field=_user_path,
+    )
+    cache_control: int | None = _option(
         "cache_control",
         ("--cache-control",),
         "Send 'Cache-Control: max-age=SECONDS' with every distribution file. Without "
@@ -334,8 +230,8 @@ OPTIONS: tuple[Option, ...] = (
         parse=parse_seconds,
         metavar="SECONDS",
         doc_default="a year, immutable (none with --overwrite)",
-    ),
-    Option(
+    )
+    index_max_age: int = _option(
         "index_max_age",
         ("--index-max-age",),
         "Send 'Cache-Control: max-age=SECONDS' with the index pages (/simple/, project "
@@ -344,24 +240,24 @@ OPTIONS: tuple[Option, ...] = (
         default=10,
         parse=parse_seconds,
         metavar="SECONDS",
-    ),
-    Option(
+    )
+    threads: int = _option(
         "threads",
         ("--threads",),
         "Number of threads that answer requests.",
         default=8,
         parse=parse_threads,
         metavar="N",
-    ),
-    Option(
+    )
+    connection_limit: int = _option(
         "connection_limit",
         ("--connection-limit",),
         "Most client connections open at once; more wait to be accepted.",
         default=1000,
         parse=parse_connection_limit,
         metavar="N",
-    ),
-    Option(
+    )
+    max_form_size: int = _option(
         "max_form_size",
         ("--max-form-size",),
         "Largest total of an upload form's text fields (metadata, description), which "
@@ -370,16 +266,16 @@ OPTIONS: tuple[Option, ...] = (
         parse=parse_size,
         metavar="SIZE",
         doc_default="32M",
-    ),
-    Option(
+    )
+    max_form_fields: int = _option(
         "max_form_fields",
         ("--max-form-fields",),
         "Most fields (parts) an upload form may have; more is a 413.",
         default=1000,
         parse=_parse_range(1, 1_000_000, "the number of form fields"),
         metavar="N",
-    ),
-    Option(
+    )
+    max_header_size: int = _option(
         "max_header_size",
         ("--max-header-size",),
         "Largest request head (request line and headers); larger is a 431.",
@@ -387,8 +283,8 @@ OPTIONS: tuple[Option, ...] = (
         parse=parse_size,
         metavar="SIZE",
         doc_default="64K",
-    ),
-    Option(
+    )
+    channel_timeout: int = _option(
         "channel_timeout",
         ("--channel-timeout",),
         "Seconds a connection may stay silent (a client sending or reading nothing) "
@@ -396,8 +292,8 @@ OPTIONS: tuple[Option, ...] = (
         default=60,
         parse=_parse_range(1, 86_400, "the channel timeout"),
         metavar="SECONDS",
-    ),
-    Option(
+    )
+    header_timeout: int = _option(
         "header_timeout",
         ("--header-timeout",),
         "Seconds a client may take to send a request's head (request line and headers) "
@@ -406,8 +302,8 @@ OPTIONS: tuple[Option, ...] = (
         default=20,
         parse=_parse_range(1, 3600, "the header timeout"),
         metavar="SECONDS",
-    ),
-    Option(
+    )
+    max_connections_per_address: int | None = _option(
         "max_connections_per_address",
         ("--max-connections-per-address",),
         "Most connections one client address may hold open at once; a connection "
@@ -416,8 +312,8 @@ OPTIONS: tuple[Option, ...] = (
         parse=_parse_range(1, 100_000, "the connections per address"),
         metavar="N",
         doc_default="a quarter of --connection-limit, at least 16",
-    ),
-    Option(
+    )
+    trusted_proxy: tuple[str, ...] = _option(
         "trusted_proxy",
         ("--trusted-proxy",),
         "Reverse proxies (comma-separated IP addresses or networks such as "
@@ -429,8 +325,8 @@ OPTIONS: tuple[Option, ...] = (
         parse=parse_trusted_proxies,
         metavar="ADDRS",
         doc_default="none: forwarding headers are ignored",
-    ),
-    Option(
+    )
+    server_base_url: str = _option(
         "server_base_url",
         ("--server-base-url",),
         "Path prefix the index is served under, for a reverse proxy that passes it on "
@@ -441,8 +337,8 @@ OPTIONS: tuple[Option, ...] = (
         parse=parse_base_path,
         metavar="PATH",
         doc_default="/ (none)",
-    ),
-    Option(
+    )
+    verbose: int = _option(
         "verbose",
         ("-v", "--verbose"),
         "More logging: -v logs one line per request, -vv adds debugging detail.",
@@ -450,48 +346,141 @@ OPTIONS: tuple[Option, ...] = (
         parse=parse_count,
         kind="count",
         doc_default="0 (warnings and errors only)",
-    ),
-    Option(
+    )
+    log_file: Path | None = _option(
         "log_file",
         ("--log-file",),
         "Also write the log to this file.",
         parse=parse_path,
         metavar="FILE",
         doc_default="none",
-    ),
-    Option(
+        to_field=_user_path,
+    )
+    log_stream: str = _option(
         "log_stream",
         ("--log-stream",),
         "Stream to log to: stdout, stderr or none.",
         default="stdout",
         parse=parse_log_stream,
         metavar="STREAM",
-    ),
-    Option(
+    )
+    log_format: str = _option(
         "log_frmt",
         ("--log-frmt",),
         "Python logging format, applied to every log destination.",
         default=DEFAULT_LOG_FORMAT,
         parse=parse_log_format,
         metavar="FORMAT",
-    ),
+    )
+
+    @property
+    def disable_fallback(self) -> bool:
+        return self.fallback_url is None
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any], dirs: Sequence[str]) -> Config:
+        """Build from parsed option values (dest -> value) and the directories given.
+
+        Applies the rules that involve several options; raises ConfigError.
+        """
+        kwargs: dict[str, Any] = {}
+        for item in fields(cls):
+            option: Option | None = item.metadata.get(_OPTION)
+            if option is not None and option.dest in values:
+                value = values[option.dest]
+                kwargs[item.name] = option.to_field(value) if option.to_field else value
+        _check_open_server(values)
+        if values.get("disable_fallback"):
+            kwargs["fallback_url"] = None
+        kwargs["roots"] = _unique_roots(dirs or (DEFAULT_PACKAGES_DIR,))
+        return cls(**kwargs)
+
+
+OPTIONS: tuple[Option, ...] = tuple(
+    option
+    for item in fields(Config)
+    if _OPTION in item.metadata
+    for option in (*item.metadata[_ALSO], item.metadata[_OPTION])
 )
 OPTIONS_BY_DEST = {o.dest: o for o in OPTIONS}
 
 
-def parse_deadline(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value <= 86_400:
-        raise ValueError(f"must be more than 0 and at most 86400 seconds: {text!r}")
-    return value
+def _check_open_server(values: Mapping[str, Any]) -> None:
+    """-P . (no password file) and -a . (nothing protected) go together."""
+    passwords = values.get("passwords")
+    auth: frozenset[str] = values.get("authenticate", OPTIONS_BY_DEST["authenticate"].default)
+    if passwords == "." and auth:
+        raise ConfigError(
+            "-P . (no password file) needs -a . (nothing protected); "
+            "give a password file to protect " + ",".join(sorted(auth))
+        )
+    if auth == frozenset() and passwords != ".":
+        raise ConfigError(
+            "-a . (nothing protected) needs -P . (no password file)"
+            + (f", not -P {passwords}" if passwords else "")
+        )
 
 
-# The options of `pypi-server update` that also have an environment variable: the
-# upload limit is shared with `run` (a download is capped as an upload would be).
+def _unique_roots(dirs: Sequence[str]) -> tuple[Path, ...]:
+    unique: list[Path] = []
+    for root in (Path(d).expanduser() for d in dirs):
+        if root.absolute() not in [u.absolute() for u in unique]:
+            unique.append(root)
+    return tuple(unique)
+
+
+# The options of `pypi-server update`. The upload limit and -v are shared with `run`
+# (a download is capped as an upload would be), so are their environment variables.
 UPDATE_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "execute",
+        ("-x", "--execute"),
+        "Download the newer files (without it nothing is downloaded).",
+        default=False,
+        parse=parse_bool,
+        kind="flag",
+    ),
+    Option(
+        "download_directory",
+        ("-d", "--download-directory"),
+        "Download into DIR.",
+        parse=parse_path,
+        metavar="DIR",
+        doc_default="the directory of the file being updated",
+    ),
+    Option(
+        "allow_unstable",
+        ("-u", "--allow-unstable"),
+        "Also consider pre-releases and development releases.",
+        default=False,
+        parse=parse_bool,
+        kind="flag",
+    ),
+    Option(
+        "index_url",
+        ("--index-url",),
+        "Simple index to compare with; https://USER:PASSWORD@host/simple/ for basic auth.",
+        default=PYPI_SIMPLE,
+        parse=parse_url,
+        metavar="URL",
+    ),
+    Option(
+        "ignorelist_file",
+        ("--ignorelist-file", "--blacklist-file"),
+        "Projects to leave alone, one name per line ('#' comments).",
+        parse=parse_path,
+        metavar="FILE",
+        doc_default="none",
+    ),
+    Option(
+        "timeout",
+        ("--timeout",),
+        "Give up on a connection or a read after SECONDS.",
+        default=30.0,
+        parse=parse_timeout,
+        metavar="SECONDS",
+        doc_default="30",
+    ),
     replace(
         OPTIONS_BY_DEST["max_upload_size"],
         help="Largest file to download (bytes, or with K, M, G, T), also when the index "
@@ -508,6 +497,24 @@ UPDATE_OPTIONS: tuple[Option, ...] = (
         parse=parse_deadline,
         metavar="SECONDS",
         doc_default="900 (15 minutes)",
+    ),
+    replace(
+        OPTIONS_BY_DEST["verbose"],
+        help="One line per project instead of a mark.",
+        doc_default="0",
+    ),
+)
+
+# The options of `pypi-server yank` (unyank has none).
+YANK_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "yank_reason",
+        ("--reason",),
+        "Why (shown by pip and uv).",
+        default="",
+        parse=str,
+        metavar="TEXT",
+        doc_default="none",
     ),
 )
 
@@ -542,96 +549,6 @@ IGNORED_OPTIONS: tuple[IgnoredOption, ...] = (
 PACKAGES_ENV = ENV_PREFIX + "PACKAGES_DIR"
 
 
-# ---------------------------------------------------------------------------
-# the frozen configuration
-
-
-@dataclass(frozen=True)
-class Config:
-    roots: tuple[Path, ...] = (Path(DEFAULT_PACKAGES_DIR).expanduser(),)
-    port: int = 8080
-    host: str = "0.0.0.0"
-    password_file: Path | None = None
-    authenticate: frozenset[str] = frozenset({"update"})
-    disable_fallback: bool = False
-    fallback_url: str = "https://pypi.org/simple/"
-    health_endpoint: str = "/health"
-    hash_algo: str | None = "sha256"
-    welcome_file: Path | None = None
-    cache_control: int | None = None
-    index_max_age: int = 10
-    threads: int = 8
-    connection_limit: int = 1000
-    max_form_size: int = 32 << 20
-    max_form_fields: int = 1000
-    max_header_size: int = 64 << 10
-    channel_timeout: int = 60
-    header_timeout: int = 20
-    max_connections_per_address: int | None = None  # None: connection_limit // 4, >= 16
-    trusted_proxy: tuple[str, ...] = ()
-    server_base_url: str = ""
-    overwrite: bool = False
-    max_upload_size: int = 10 << 30
-    verbose: int = 0
-    log_file: Path | None = None
-    log_stream: str = "stdout"
-    log_format: str = DEFAULT_LOG_FORMAT
-
-    @classmethod
-    def from_values(cls, values: Mapping[str, Any], dirs: Sequence[str]) -> Config:
-        """Build from parsed option values (dest -> value) and the directories given.
-
-        Applies the rules that involve several options; raises ConfigError.
-        """
-        passwords = values.get("passwords")
-        auth: frozenset[str] = values.get("authenticate", frozenset({"update"}))
-        if passwords == "." and auth:
-            raise ConfigError(
-                "-P . (no password file) needs -a . (nothing protected); "
-                "give a password file to protect " + ",".join(sorted(auth))
-            )
-        if auth == frozenset() and passwords != ".":
-            raise ConfigError(
-                "-a . (nothing protected) needs -P . (no password file)"
-                + (f", not -P {passwords}" if passwords else "")
-            )
-        roots = tuple(Path(d).expanduser() for d in (dirs or (DEFAULT_PACKAGES_DIR,)))
-        unique: list[Path] = []
-        for root in roots:
-            if root.absolute() not in [u.absolute() for u in unique]:
-                unique.append(root)
-        return cls(
-            roots=tuple(unique),
-            port=values.get("port", 8080),
-            host=values.get("host", "0.0.0.0"),
-            password_file=None if passwords in (None, ".") else Path(passwords).expanduser(),
-            authenticate=auth,
-            disable_fallback=values.get("disable_fallback", False),
-            fallback_url=values.get("fallback_url", "https://pypi.org/simple/"),
-            health_endpoint=values.get("health_endpoint", "/health"),
-            hash_algo=values.get("hash_algo", "sha256"),
-            welcome_file=Path(values["welcome"]).expanduser() if values.get("welcome") else None,
-            cache_control=values.get("cache_control"),
-            index_max_age=values.get("index_max_age", 10),
-            threads=values.get("threads", 8),
-            connection_limit=values.get("connection_limit", 1000),
-            max_form_size=values.get("max_form_size", 32 << 20),
-            max_form_fields=values.get("max_form_fields", 1000),
-            max_header_size=values.get("max_header_size", 64 << 10),
-            channel_timeout=values.get("channel_timeout", 60),
-            header_timeout=values.get("header_timeout", 20),
-            max_connections_per_address=values.get("max_connections_per_address"),
-            trusted_proxy=values.get("trusted_proxy", ()),
-            server_base_url=values.get("server_base_url", ""),
-            overwrite=values.get("overwrite", False),
-            max_upload_size=values.get("max_upload_size", 10 << 30),
-            verbose=values.get("verbose", 0),
-            log_file=Path(values["log_file"]).expanduser() if values.get("log_file") else None,
-            log_stream=values.get("log_stream", "stdout"),
-            log_format=values.get("log_frmt", DEFAULT_LOG_FORMAT),
-        )
-
-
 def values_from_environment(
     environ: Mapping[str, str], options: Sequence[Option] = OPTIONS
 ) -> dict[str, Any]:
@@ -661,20 +578,12 @@ def from_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], tuple[
     return values, dirs
 
 
-def _doc_default(option: Option) -> str:
-    if option.doc_default is not None:
-        return option.doc_default
-    if option.kind == "flag":
-        return "off"
-    return str(option.default)
-
-
 def _row(option: Option) -> str:
     flags = ", ".join(
         f"`{flag}{' ' + option.metavar if option.metavar else ''}`" for flag in option.flags
     )
     help_text = option.help.replace("|", "\\|")
-    return f"| {flags} | `{option.env}` | {_doc_default(option)} | {help_text} |"
+    return f"| {flags} | `{option.env}` | {option.shown_default} | {help_text} |"
 
 
 def render_markdown() -> str:
@@ -723,13 +632,34 @@ def render_markdown() -> str:
         "",
         "## `pypi-server update`",
         "",
-        "These options of `pypi-server update` (docs/update.md) can also be set by an",
-        "environment variable; `PYPISERVER_MAX_UPLOAD_SIZE` is the one `run` reads, so a",
-        "download is capped as an upload would be.",
+        "```",
+        "pypi-server update [OPTIONS] [PACKAGES_DIR ...]",
+        "```",
+        "",
+        "Looks for newer releases of the local projects on an upstream index; with `-x`",
+        "downloads them (docs/update.md). Its options can be set by environment variables",
+        "too, as `run`'s: the command line wins over the environment, which wins over the",
+        "default. `PYPISERVER_MAX_UPLOAD_SIZE`, `PYPISERVER_VERBOSE` and",
+        f"`{PACKAGES_ENV}` are the ones `run` reads (a download is capped as an upload",
+        "would be).",
         "",
         "| option | environment variable | default | meaning |",
         "|---|---|---|---|",
         *(_row(option) for option in UPDATE_OPTIONS),
+        "",
+        "## `pypi-server yank` and `unyank`",
+        "",
+        "```",
+        "pypi-server yank [--reason TEXT] PACKAGES_DIR PROJECT VERSION | FILENAME",
+        "pypi-server unyank PACKAGES_DIR PROJECT VERSION | FILENAME",
+        "```",
+        "",
+        "Marks a release (every file of PROJECT VERSION) or one file as yanked (PEP 592),",
+        "or takes the yank back. A running server sees the change on its next request.",
+        "",
+        "| option | environment variable | default | meaning |",
+        "|---|---|---|---|",
+        *(_row(option) for option in YANK_OPTIONS),
         "",
         "## pypiserver options that are accepted and ignored",
         "",

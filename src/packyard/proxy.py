@@ -31,7 +31,9 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
-from urllib.parse import unquote_to_bytes
+
+from packyard.values import parse_base_path, wsgi_path
+from packyard.values import parse_trusted_proxies as parse_trusted_proxies  # for callers
 
 StartResponse = Callable[..., Any]
 App = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -42,63 +44,12 @@ TEXT = "text/plain; charset=utf-8"
 _HOST = re.compile(
     r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$"
 )
-# A path prefix: segments of unreserved and sub-delimiter characters (or %XX).
-_PREFIX = re.compile(r"^(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})+)*$")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _PORT = re.compile(r"[0-9]{1,5}")  # ASCII digits: str.isdigit() also takes '²'; int() not
 
 
 class ProxyHeaderError(ValueError):
     """A trusted proxy sent a header packyard cannot use (answered with 400)."""
-
-
-def parse_trusted_proxies(text: str) -> tuple[str, ...]:
-    """'*' or a comma-separated list of IP addresses and networks (CIDR)."""
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items:
-        raise ValueError("empty list (give addresses or networks such as 127.0.0.1,10.0.0.0/8)")
-    if "*" in items:
-        if len(items) > 1:
-            raise ValueError("'*' must be given alone")
-        return ("*",)
-    result = []
-    for item in items:
-        try:
-            result.append(str(ipaddress.ip_network(item, strict=False)))
-        except ValueError:
-            raise ValueError(
-                f"not an IP address or network: {item!r} (e.g. 127.0.0.1, 172.16.0.0/12, ::1)"
-            ) from None
-    return tuple(dict.fromkeys(result))
-
-
-def parse_base_path(text: str) -> str:
-    """A path prefix such as /pypi (given as /pypi, /pypi/ or a URL ending in it);
-    '' for none ('/')."""
-    value = text.strip()
-    if "://" in value:
-        raise ValueError(
-            f"give the path only, not a URL: {text!r} (e.g. /pypi; the scheme and host "
-            "come from the request, or from a trusted proxy's headers)"
-        )
-    if not value.startswith("/"):
-        raise ValueError(f"must start with '/': {text!r}")
-    value = value.rstrip("/")
-    if (
-        "//" in value
-        or not _PREFIX.match(value)
-        or any(seg in (".", "..") for seg in wsgi_path(value).split("/"))
-    ):
-        raise ValueError(f"not a usable path prefix: {text!r} (e.g. /pypi)")
-    if "%2f" in value.lower():
-        raise ValueError(f"an encoded '/' (%2F) in a path prefix is ambiguous: {text!r}")
-    return value
-
-
-def wsgi_path(encoded: str) -> str:
-    """A percent-encoded path as WSGI gives paths: decoded, one latin-1 character per
-    byte (``/my%20index`` -> ``/my index``)."""
-    return unquote_to_bytes(encoded).decode("latin-1")
 
 
 def _last(value: str) -> str:

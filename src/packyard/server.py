@@ -1,36 +1,25 @@
-"""Builds the services, runs waitress, and owns start-up and shutdown."""
+"""Binds waitress to the application the composition root (``packyard.services``) builds,
+and owns start-up, signals and shutdown."""
 
 from __future__ import annotations
 
-import io
 import logging
 import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
 import waitress
 
-from packyard import __version__, multipart, proxy, transport
-from packyard.accesslog import AccessLog
-from packyard.app import Services, create_app
-from packyard.auth import HtpasswdAuthenticator
+from packyard import __version__, proxy, transport
+from packyard.app import Services
 from packyard.config import Config
-from packyard.httputil import BODY_PROBE
-from packyard.storage.cache import IndexCache
-from packyard.storage.directory import Root
-from packyard.storage.ledger import Ledger
-from packyard.storage.local import DirectoryRepository
-from packyard.storage.staging import cleanup_staging
+from packyard.services import STARTUP_LOG, build
 from packyard.storage.watcher import Watcher
-from packyard.upload import Uploader
 
-log = logging.getLogger(__name__)
-# The start-up line is always logged (tests and users read the address from it).
-banner = logging.getLogger("packyard.startup")
-banner.setLevel(logging.INFO)
+banner = logging.getLogger(STARTUP_LOG)
 
 
 @dataclass
@@ -46,62 +35,6 @@ class Running:
         self.watcher.stop()
         self.server.close()
         self.services.cache.ledger.close()
-
-
-def build(config: Config, welcome_template: str | None = None) -> tuple[Any, Services, Watcher]:
-    """Scan, start the watcher, and make the WSGI application (with the access log at
-    -v). Raises ConfigError for a password file that cannot be used."""
-    authenticator = (
-        HtpasswdAuthenticator(config.password_file) if config.password_file is not None else None
-    )
-    roots = [Root.of(str(root)) for root in config.roots]
-    cache = IndexCache(roots, Ledger(roots))
-    for root in cache.roots:
-        removed = cleanup_staging(root.path)
-        if removed:
-            log.warning("removed %d unfinished upload(s) left in %s", removed, root.path)
-    cache.rescan()
-    watcher = Watcher(cache)
-    watcher.start()
-    limits = multipart.Limits(
-        max_field_bytes=min(multipart.Limits.max_field_bytes, config.max_form_size),
-        max_text_bytes=config.max_form_size,
-        max_fields=config.max_form_fields,
-    )
-    repository = DirectoryRepository(cache)
-    uploader = Uploader(
-        repository, overwrite=config.overwrite, max_size=config.max_upload_size, limits=limits
-    )
-    services = Services(
-        cache=cache,
-        welcome_template=welcome_template,
-        authenticator=authenticator,
-        uploader=uploader,
-        repository=repository,
-    )
-    app: Any = create_app(config, services)
-    app = proxy.wrap(app, config.trusted_proxy, config.server_base_url)
-    services.may_read_body = _body_gate(app)
-    if config.verbose >= 1:
-        # Outermost, so it also logs what the proxy layer answered itself (400, 404).
-        app = AccessLog(app)
-    return app, services, watcher
-
-
-def _body_gate(app: Any) -> transport.Gate:
-    """Asks the application, through the middleware in front of it (packyard.proxy's
-    path prefix and forwarded headers), whether a request's body may be read."""
-
-    def gate(head: Mapping[str, Any]) -> bool:
-        verdict: list[bool] = []
-        app({**head, "wsgi.input": io.BytesIO(), BODY_PROBE: verdict}, _ignore)
-        return verdict == [True]
-
-    return gate
-
-
-def _ignore(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-    """start_response for a probe: what a middleware would answer is not sent."""
 
 
 def _limits(config: Config, gate: transport.Gate | None) -> transport.Limits:

@@ -10,12 +10,12 @@ Every request goes through ``fetch``: http(s) only, a wall-clock deadline, and n
 more bytes than the index's size or ``--max-upload-size``. Each run first removes the
 staging files a killed run left where it may download.
 
-The parsing and selection functions are pure; ``main`` does the printing.
+The parsing and selection functions are pure; ``execute`` does the printing. The command
+line (options, environment, usage errors) is ``packyard.commands.update``.
 """
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import contextlib
 import hashlib
@@ -28,7 +28,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from http.client import HTTPException
@@ -38,14 +38,8 @@ from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
 from packyard import __version__
-from packyard.cli import PROG, UsageError, _converter, _fail, _Parser
-from packyard.config import (
-    DEFAULT_PACKAGES_DIR,
-    UPDATE_OPTIONS,
-    parse_url,
-    values_from_environment,
-)
-from packyard.errors import ConfigError, read_text_file
+from packyard.commands.common import FAILURE, fail
+from packyard.config import UPDATE_OPTIONS
 from packyard.fetch import Deadline, FetchError, TooLarge, opener, read_bounded
 from packyard.index.filenames import Kind, NotADistribution, ParsedFilename, parse_filename
 from packyard.index.model import Distribution
@@ -54,10 +48,10 @@ from packyard.storage.directory import Root, first_root_wins, scan
 from packyard.storage.staging import cleanup_staging, link_new, open_staging
 from packyard.upload import UploadError, check_filename
 
-DEFAULT_INDEX_URL = "https://pypi.org/simple/"
 ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
-DEFAULT_TIMEOUT = 30.0  # seconds, per connection attempt and per read
 _DEFAULTS = {option.dest: option.default for option in UPDATE_OPTIONS}
+DEFAULT_INDEX_URL: str = _DEFAULTS["index_url"]
+DEFAULT_TIMEOUT: float = _DEFAULTS["timeout"]  # seconds, per connection attempt and per read
 DEFAULT_DEADLINE: float = _DEFAULTS["download_deadline"]  # seconds, per page or file
 DEFAULT_MAX_SIZE: int = _DEFAULTS["max_upload_size"]
 MAX_PAGE = 64 << 20  # a project page larger than this is not a project page
@@ -645,85 +639,6 @@ def _size(n: int | None) -> str:
     return f"{value:.1f} {unit}"
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
-    return value
-
-
-def build_update_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog=f"{PROG} update",
-        description=(
-            "Look for newer releases of the projects in PACKAGES_DIR on an upstream index "
-            "and, with -x, download them next to the files they update. Without -x it is "
-            "a dry run. See docs/update.md."
-        ),
-    )
-    parser.add_argument(
-        "-x",
-        "--execute",
-        action="store_true",
-        help="download the newer files (without it nothing is downloaded)",
-    )
-    parser.add_argument(
-        "-d",
-        "--download-directory",
-        metavar="DIR",
-        help="download into DIR (default: the directory of the file being updated)",
-    )
-    parser.add_argument(
-        "-u",
-        "--allow-unstable",
-        action="store_true",
-        help="also consider pre-releases and development releases",
-    )
-    parser.add_argument(
-        "--index-url",
-        metavar="URL",
-        default=DEFAULT_INDEX_URL,
-        help=f"simple index to compare with (default {DEFAULT_INDEX_URL}); "
-        "https://USER:PASSWORD@host/simple/ for basic auth",
-    )
-    parser.add_argument(
-        "--ignorelist-file",
-        "--blacklist-file",
-        dest="ignorelist_file",
-        metavar="FILE",
-        help="projects to leave alone, one name per line ('#' comments)",
-    )
-    parser.add_argument(
-        "--timeout",
-        metavar="SECONDS",
-        type=_seconds,
-        default=DEFAULT_TIMEOUT,
-        help=f"give up on a connection or a read after SECONDS (default {DEFAULT_TIMEOUT:g})",
-    )
-    for option in UPDATE_OPTIONS:  # also set by environment variables: see settings_from
-        parser.add_argument(
-            *option.flags,
-            dest=option.dest,
-            type=_converter(option),
-            metavar=option.metavar,
-            help=f"{option.help} (default {option.doc_default or option.default}; "
-            f"environment variable {option.env})",
-        )
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="one line per project instead of a mark"
-    )
-    parser.add_argument(
-        "packages_dirs",
-        nargs="*",
-        metavar="PACKAGES_DIR",
-        help=f"directories to check (default {DEFAULT_PACKAGES_DIR})",
-    )
-    return parser
-
-
 @dataclass(frozen=True)
 class Settings:
     roots: tuple[str, ...]
@@ -734,55 +649,6 @@ class Settings:
     ignored: frozenset[str]
     verbose: bool
     max_size: int = DEFAULT_MAX_SIZE
-
-
-def settings_from(
-    namespace: argparse.Namespace, environ: Mapping[str, str] = os.environ
-) -> Settings:
-    """Check the arguments; raises UsageError with a one-line message."""
-    try:
-        values = {**_DEFAULTS, **values_from_environment(environ, UPDATE_OPTIONS)}
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-    for option in UPDATE_OPTIONS:  # the command line wins over the environment
-        if getattr(namespace, option.dest) is not None:
-            values[option.dest] = getattr(namespace, option.dest)
-    roots = []
-    for given in namespace.packages_dirs or [DEFAULT_PACKAGES_DIR]:
-        path = os.path.abspath(os.path.expanduser(given))
-        if not os.path.isdir(path):
-            raise UsageError(f"packages directory {given} does not exist or is not a directory")
-        roots.append(path)
-    try:
-        index = Index.from_url(
-            parse_url(namespace.index_url), namespace.timeout, values["download_deadline"]
-        )
-    except ValueError as exc:
-        raise UsageError(f"--index-url: {exc}") from None
-    download_dir = None
-    if namespace.download_directory is not None:
-        download_dir = os.path.abspath(os.path.expanduser(namespace.download_directory))
-        if not os.path.isdir(download_dir):
-            raise UsageError(
-                f"download directory {namespace.download_directory} "
-                "does not exist or is not a directory"
-            )
-    ignored: frozenset[str] = frozenset()
-    if namespace.ignorelist_file is not None:
-        try:
-            ignored = read_ignore_list(read_text_file(namespace.ignorelist_file, "ignore list"))
-        except ConfigError as exc:
-            raise UsageError(str(exc)) from None
-    return Settings(
-        roots=tuple(roots),
-        index=index,
-        execute=namespace.execute,
-        allow_unstable=namespace.allow_unstable,
-        download_dir=download_dir,
-        ignored=ignored,
-        verbose=namespace.verbose,
-        max_size=values["max_upload_size"],
-    )
 
 
 def remove_leftovers(settings: Settings, releases: Iterable[LocalRelease]) -> None:
@@ -829,24 +695,9 @@ def run_checks(
     return results
 
 
-def main(argv: Sequence[str]) -> int:
-    try:
-        return _main(argv)
-    except KeyboardInterrupt:
-        _write("\n")
-        return _fail("interrupted", 130)
-
-
-def _main(argv: Sequence[str]) -> int:
-    try:
-        namespace = build_update_parser().parse_args(argv)
-    except UsageError as exc:
-        return _fail(f"{exc} (see '{PROG} update --help')", 2)
-    try:
-        settings = settings_from(namespace)
-    except UsageError as exc:
-        return _fail(str(exc), 2)
-
+def execute(settings: Settings) -> int:
+    """Check (and with ``settings.execute`` download) the updates, printing the report;
+    the exit code: 1 when a page or a download failed, else 0."""
     releases = latest_local(scan_roots(settings.roots), settings.ignored)
     remove_leftovers(settings, releases)
     _write(f"checking {len(releases)} packages for newer version\n")
@@ -872,7 +723,7 @@ def _main(argv: Sequence[str]) -> int:
     for result in results:
         if result.error is not None:
             failed = True
-            _fail(result.error, 1)
+            fail(result.error, FAILURE)
 
     updates = [r for r in results if r.mark == "u"]
     stored = problems = 0
@@ -894,7 +745,7 @@ def _main(argv: Sequence[str]) -> int:
                 done, size = download(settings.index, file, directory, settings.max_size)
             except UpdateError as exc:
                 _write("failed\n")
-                _fail(f"{release.project}: {exc.message}", 1)
+                fail(f"{release.project}: {exc.message}", FAILURE)
                 problems += 1
             else:
                 if done:

@@ -14,12 +14,15 @@ Start the workers without ``--preload``: each must start its own file watcher.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from packyard import __version__, cli
+from packyard import __version__
+from packyard.commands.common import PROG, UsageError
+from packyard.commands.run import parse_config
 from packyard.errors import ConfigError
 
 # Exit status of a worker whose application cannot be built. gunicorn stops on it
@@ -30,31 +33,21 @@ LOAD_ERROR = 4
 def create(argv: Sequence[str] | None = None) -> Any:
     """Build the application in this process; a bad setting is one line on stderr and
     exit status LOAD_ERROR."""
+    from packyard import services  # imported late: the app is not needed to parse
+
     try:
-        config, _legacy = cli.parse_config(list(argv or ()), dict(os.environ))
-        welcome, notes = cli.check_environment(config)
-        cli.setup_logging(config)
-    except (cli.UsageError, ConfigError) as exc:
-        print(f"{cli.PROG}: error: {exc}", file=sys.stderr)
+        config, _legacy = parse_config(list(argv or ()), dict(os.environ))
+        welcome = services.prepare(config)
+        app, built, _watcher = services.build(config, welcome)
+    except (UsageError, ConfigError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         raise SystemExit(LOAD_ERROR) from None
-
-    import logging
-
-    from packyard import server
-
-    for note in notes:
-        logging.getLogger(__name__).warning("%s", note)
-    try:
-        app, services, _watcher = server.build(config, welcome)
-    except ConfigError as exc:
-        print(f"{cli.PROG}: error: {exc}", file=sys.stderr)
-        raise SystemExit(LOAD_ERROR) from None
-    server.banner.info(
+    logging.getLogger(services.STARTUP_LOG).info(
         "packyard %s worker %d serving %d files of %d projects from %s",
         __version__,
         os.getpid(),
-        len(services.cache.snapshot.files),
-        len(services.cache.snapshot.project_names),
+        len(built.cache.snapshot.files),
+        len(built.cache.snapshot.project_names),
         ", ".join(str(r) for r in config.roots),
     )
     return app

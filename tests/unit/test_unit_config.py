@@ -15,6 +15,7 @@ from packyard.config import (
     OPTIONS_BY_DEST,
     PACKAGES_ENV,
     UPDATE_OPTIONS,
+    YANK_OPTIONS,
     Config,
     from_environment,
     parse_authenticate,
@@ -425,8 +426,7 @@ def test_from_values_passes_every_value() -> None:
         host="127.0.0.1",
         password_file=Path("pw"),
         authenticate=frozenset({"download", "update"}),
-        disable_fallback=True,
-        fallback_url="https://mirror/simple/",
+        fallback_url=None,  # --disable-fallback: one decision, no URL to redirect to
         health_endpoint="/healthz",
         hash_algo=None,
         welcome_file=Path("welcome.html"),
@@ -436,6 +436,10 @@ def test_from_values_passes_every_value() -> None:
         log_stream="none",
         log_format="%(message)s",
     )
+    assert config.disable_fallback is True
+    without = Config.from_values({**values, "disable_fallback": False}, ["d"])
+    assert without.fallback_url == "https://mirror/simple/"
+    assert without.disable_fallback is False
 
 
 # --- from_environment
@@ -506,7 +510,9 @@ def test_render_markdown_mentions_every_option() -> None:
 def test_render_markdown_has_one_table_row_per_option() -> None:
     rows = [line for line in render_markdown().splitlines() if line.startswith("| `")]
     # + PACKAGES_DIR, --version, -h; the update options; the pypiserver options ignored
-    assert len(rows) == len(OPTIONS) + 3 + len(UPDATE_OPTIONS) + len(IGNORED_OPTIONS)
+    assert len(rows) == (
+        len(OPTIONS) + 3 + len(UPDATE_OPTIONS) + len(YANK_OPTIONS) + len(IGNORED_OPTIONS)
+    )
 
 
 def test_docs_configuration_is_up_to_date() -> None:

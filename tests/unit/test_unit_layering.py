@@ -73,6 +73,12 @@ def test_the_package_is_found() -> None:
         "packyard.storage.ledger",
         "packyard.rpc",
         "packyard.yanking",
+        "packyard.services",
+        "packyard.values",
+        "packyard.commands.common",
+        "packyard.commands.run",
+        "packyard.commands.update",
+        "packyard.commands.yank",
     } <= set(MODULES)
 
 
@@ -108,12 +114,27 @@ def test_index_imports_only_stdlib_packaging_and_index(module: str) -> None:
 
 @pytest.mark.parametrize("module", STORAGE_MODULES)
 def test_storage_does_not_import_the_upper_layers(module: str) -> None:
-    upper = ("packyard.app", "packyard.cli", "packyard.server", "packyard.accesslog", "bottle")
+    upper = (
+        "packyard.app",
+        "packyard.cli",
+        "packyard.commands",
+        "packyard.server",
+        "packyard.services",
+        "packyard.accesslog",
+        "bottle",
+    )
     bad = {name for name in imports_of(module) if any(is_within(name, u) for u in upper)}
     assert not bad, f"{module} imports {sorted(bad)}"
 
 
-WEB_LAYER = ("packyard.app", "packyard.cli", "packyard.server", "packyard.accesslog")
+WEB_LAYER = (
+    "packyard.app",
+    "packyard.cli",
+    "packyard.commands",
+    "packyard.server",
+    "packyard.services",
+    "packyard.accesslog",
+)
 
 
 @pytest.mark.parametrize("module", ["packyard.rpc", "packyard.yanking"])
@@ -134,11 +155,96 @@ def test_rpc_imports_only_stdlib_and_defusedxml() -> None:
 
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_only_main_imports_cli(module: str) -> None:
-    # The two entry points: the command line and the WSGI factory for gunicorn; and the
-    # update subcommand, a part of the command line (it uses cli's parser and error line).
-    if module in ("packyard.__main__", "packyard.cli", "packyard.wsgi", "packyard.update"):
+    # cli is the dispatcher of the command line; nothing else depends on it (the
+    # commands, the WSGI factory and the update use case use packyard.commands).
+    if module in ("packyard.__main__", "packyard.cli"):
         return
     assert "packyard.cli" not in imports_of(module)
+
+
+COMMANDS = sorted(m for m in MODULES if is_within(m, "packyard.commands"))
+# Who may use the commands package: the dispatcher, the WSGI factory (it reads the
+# run options), the commands themselves; the update use case prints its report
+# with the commands' one-line error (packyard.commands.common, nothing else).
+COMMAND_USERS = {"packyard.cli", "packyard.wsgi", *COMMANDS}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_only_entry_points_import_the_commands(module: str) -> None:
+    used = {n for n in imports_of(module) if is_within(n, "packyard.commands")}
+    if module in COMMAND_USERS:
+        return
+    if module == "packyard.update":
+        assert used <= {"packyard.commands", "packyard.commands.common"}, used
+        return
+    assert not used, f"{module} imports {sorted(used)}"
+
+
+def test_the_command_helper_imports_only_the_option_table() -> None:
+    bad = {
+        n
+        for n in imports_of("packyard.commands.common")
+        if top(n) not in STDLIB and n not in ("packyard", "packyard.config")
+    }
+    assert not bad, f"packyard.commands.common imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if m != "packyard.commands"))
+def test_commands_do_not_import_each_other(module: str) -> None:
+    if module not in COMMANDS or module == "packyard.commands.common":
+        return
+    others = {
+        n
+        for n in imports_of(module)
+        if is_within(n, "packyard.commands")
+        and n not in (module, "packyard.commands", "packyard.commands.common")
+    }
+    assert not others, f"{module} imports {sorted(others)}"
+
+
+def _cycles() -> list[list[str]]:
+    """The strongly connected components (more than one module) of the import graph."""
+    graph = {m: {i for i in imports_of(m) if i in MODULES and i != m} for m in MODULES}
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        order[node] = low[node] = len(order)
+        stack.append(node)
+        for other in graph[node]:
+            if other not in order:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], order[other])
+        if low[node] == order[node]:
+            component = []
+            while True:
+                top_node = stack.pop()
+                component.append(top_node)
+                if top_node == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in order:
+            visit(node)
+    return found
+
+
+def test_no_import_cycles() -> None:
+    # Imports inside functions count too: a late import is still a dependency.
+    assert _cycles() == []
+
+
+def test_cycle_finder_finds_a_cycle(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = {"packyard.a": {"packyard.b"}, "packyard.b": {"packyard.a"}, "packyard.c": set()}
+    monkeypatch.setattr(sys.modules[__name__], "MODULES", dict.fromkeys(fake, PACKAGE))
+    monkeypatch.setattr(sys.modules[__name__], "imports_of", lambda m: fake[m])
+    assert _cycles() == [["packyard.a", "packyard.b"]]
 
 
 def test_main_imports_cli() -> None:
@@ -158,7 +264,15 @@ def test_only_server_and_transport_import_waitress(module: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["packyard.config", "packyard.errors", "packyard.httputil", "packyard.proxy"]
+    "module",
+    [
+        "packyard.config",
+        "packyard.values",
+        "packyard.errors",
+        "packyard.httputil",
+        "packyard.proxy",
+        "packyard.commands.common",
+    ],
 )
 def test_pure_modules_import_no_third_party(module: str) -> None:
     bad = {n for n in imports_of(module) if top(n) not in STDLIB and top(n) != "packyard"}
@@ -170,6 +284,12 @@ import importlib, logging, sys, threading
 module = importlib.import_module(sys.argv[1])
 assert threading.active_count() == 1, [t.name for t in threading.enumerate()]
 assert logging.getLogger().handlers == [], logging.getLogger().handlers
+levels = {
+    name: logger.level
+    for name, logger in logging.root.manager.loggerDict.items()
+    if name.split(".")[0] == "packyard" and isinstance(logger, logging.Logger) and logger.level
+}
+assert not levels, f"logger levels set at import: {levels}"
 print("ok", module.__name__)
 """
 
