@@ -7,8 +7,8 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
-from conftest import wait_for
-from dists import make_wheel
+from helpers import wait_for
+from helpers.dists import make_wheel
 
 from packyard.app import Services, create_app
 from packyard.config import Config

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import add_user
-from dists import make_wheel
-from forms import encode_form
+from helpers import add_user
+from helpers.dists import make_wheel
+from helpers.forms import encode_form
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

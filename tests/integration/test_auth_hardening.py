@@ -16,9 +16,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import HTPASSWD, Server, add_user, http, start_server, wait_for
-from dists import wheel_bytes
-from forms import encode_form, post
+from helpers import HTPASSWD, Server, add_user, http, start_server, wait_for
+from helpers.dists import wheel_bytes
+from helpers.forms import encode_form, post
 
 
 def basic(user: str, password: str) -> dict[str, str]:

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Clients, add_user, clean_environ, http, wait_for
-from dists import make_wheel
+from helpers import Clients, add_user, clean_environ, http, wait_for
+from helpers.dists import make_wheel
 
 # htpasswd flag per scheme: bcrypt, apr1 (MD5, the default), SHA1, crypt, plain text.
 SCHEMES = {"bcrypt": "-B", "apr1": "-m", "sha1": "-s", "crypt": "-d", "plain": "-p"}

@@ -17,9 +17,9 @@ from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from conftest import Server, add_user, http, start_server, wait_for
-from dists import wheel_bytes
-from forms import encode_form, post
+from helpers import Server, add_user, http, start_server, wait_for
+from helpers.dists import wheel_bytes
+from helpers.forms import encode_form, post
 
 USER, PASSWORD = "uploader", "race-pw"
 AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()

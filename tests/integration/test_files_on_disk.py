@@ -23,8 +23,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import Server, http, wait_for
-from dists import sdist_bytes, wheel_bytes
+from helpers import Server, http, wait_for
+from helpers.dists import sdist_bytes, wheel_bytes
 
 THREADS = 2
 SECRET = b"SECRET-OUTSIDE-THE-ROOT"

@@ -25,9 +25,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import Server, Site, add_user, clean_environ, start_server, wait_for
-from dists import make_sdist, make_wheel, metadata_text, wheel_bytes
-from forms import encode_form, post
+from helpers import Server, Site, add_user, clean_environ, start_server, wait_for
+from helpers.dists import make_sdist, make_wheel, metadata_text, wheel_bytes
+from helpers.forms import encode_form, post
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 YEAR = 31536000

@@ -14,8 +14,8 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import pytest
-from conftest import Server, http, start_server
-from dists import sdist_bytes, wheel_bytes
+from helpers import Server, http, start_server
+from helpers.dists import sdist_bytes, wheel_bytes
 
 # --- helpers ---------------------------------------------------------------------------
 

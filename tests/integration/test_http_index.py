@@ -16,8 +16,8 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
-from conftest import Server, http, start_server, wait_for
-from dists import sdist_bytes, wheel_bytes
+from helpers import Server, http, start_server, wait_for
+from helpers.dists import sdist_bytes, wheel_bytes
 
 # --- helpers ---------------------------------------------------------------------------
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import Server, add_user, http
-from dists import wheel_bytes
-from forms import encode_form, post
+from helpers import Server, add_user, http
+from helpers.dists import wheel_bytes
+from helpers.forms import encode_form, post
 
 USER, PASSWORD = "uploader", "limits-pw"
 AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()

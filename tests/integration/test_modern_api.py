@@ -26,11 +26,20 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-import forms
 import pytest
-from conftest import Response, Server, Site, add_user, clean_environ, http, start_server, wait_for
-from dists import make_sdist, make_wheel, sdist_bytes, wheel_bytes
-from forms import Reply, encode_form
+from helpers import (
+    Response,
+    Server,
+    Site,
+    add_user,
+    clean_environ,
+    forms,
+    http,
+    start_server,
+    wait_for,
+)
+from helpers.dists import make_sdist, make_wheel, sdist_bytes, wheel_bytes
+from helpers.forms import Reply, encode_form
 
 USER, PASSWORD = "yanker", "yank-pw-1"
 JSON_V1 = "application/vnd.pypi.simple.v1+json"

@@ -32,9 +32,9 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import Clients, Response, Server, Site, clean_environ, http, start_server, wait_for
-from dists import make_sdist, make_wheel, sdist_bytes, wheel_bytes
-from forms import encode_form
+from helpers import Clients, Response, Server, Site, clean_environ, http, start_server, wait_for
+from helpers.dists import make_sdist, make_wheel, sdist_bytes, wheel_bytes
+from helpers.forms import encode_form
 from pypi_simple import ACCEPT_HTML_ONLY, ACCEPT_JSON_ONLY, NoMetadataError, PyPISimple
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Server, clean_environ, http, start_server, wait_for
-from dists import wheel_bytes
-from forms import encode_form, post
+from helpers import Server, clean_environ, http, start_server, wait_for
+from helpers.dists import wheel_bytes
+from helpers.forms import encode_form, post
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 

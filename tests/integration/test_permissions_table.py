@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import Response, Server, add_user, http, start_server
-from dists import make_wheel, metadata_text, wheel_bytes
-from forms import encode_form, post
+from helpers import Response, Server, add_user, http, start_server
+from helpers.dists import make_wheel, metadata_text, wheel_bytes
+from helpers.forms import encode_form, post
 
 SECURITY_MD = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 USER, PASSWORD = "table-user", "table-pw"

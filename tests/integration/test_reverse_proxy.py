@@ -24,8 +24,8 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from conftest import Clients, Server, add_user, http, start_server, wait_for
-from dists import make_wheel
+from helpers import Clients, Server, add_user, http, start_server, wait_for
+from helpers.dists import make_wheel
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 TWINE = Path(sys.executable).parent / "twine"

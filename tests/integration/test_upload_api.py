@@ -21,9 +21,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import Server, Site, add_user, http, start_server
-from dists import sdist_bytes, wheel_bytes
-from forms import Reply, encode_form, post
+from helpers import Server, Site, add_user, http, start_server
+from helpers.dists import sdist_bytes, wheel_bytes
+from helpers.forms import Reply, encode_form, post
 
 USER, PASSWORD = "uploader", "s3cret-pw"
 UV_ACCEPT = "application/json;q=0.9, text/plain;q=0.8, text/html;q=0.7"

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Server, add_user, clean_environ, http
-from dists import sdist_bytes, wheel_bytes
+from helpers import Server, add_user, clean_environ, http
+from helpers.dists import sdist_bytes, wheel_bytes
 from test_upload_api import (
     PASSWORD,
     USER,

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import HTPASSWD, add_user
+from helpers import HTPASSWD, add_user
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from passlib.apache import htpasswd_context
