@@ -45,7 +45,7 @@ def call(
         "wsgi.run_once": False,
         **{"HTTP_" + k.upper(): v for k, v in headers.items()},
     }
-    if body or method == "POST":
+    if body or method not in ("GET", "HEAD"):
         environ["CONTENT_LENGTH"] = str(len(body))
     if content_type:
         environ["CONTENT_TYPE"] = content_type
