@@ -14,7 +14,6 @@ import gzip
 import hashlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from helpers import Server, Site, clean_environ, start_server, wait_for
+from helpers import Server, Site, clean_environ, raw, start_server, wait_for
 from helpers.dists import make_sdist, make_wheel, metadata_text, wheel_bytes
 from helpers.forms import encode_form, post
 from helpers.upload import upload
@@ -82,15 +81,9 @@ def fetch(url: str, path: str, headers: dict[str, str] | None = None, method: st
 def raw_exchange(url: str, request_head: str) -> tuple[str, bytes]:
     """Send a request head byte for byte and read to the end: (status line and header
     block, everything after the blank line)."""
-    parts = urlsplit(url)
-    assert parts.hostname is not None
-    assert parts.port is not None
-    with socket.create_connection((parts.hostname, parts.port), timeout=60) as sock:
-        sock.sendall(request_head.encode("latin-1"))
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    head, _, rest = b"".join(chunks).partition(b"\r\n\r\n")
+    head, _, rest = raw.exchange(url, request_head.encode("latin-1"), timeout=60).partition(
+        b"\r\n\r\n"
+    )
     return head.decode("latin-1"), rest
 
 

@@ -4,7 +4,6 @@ real packyard server (three servers with different options share one tree of fil
 from __future__ import annotations
 
 import hashlib
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
-from helpers import Server, http, start_server, wait_for
+from helpers import Server, http, raw, start_server, wait_for
 from helpers.dists import sdist_bytes, wheel_bytes
 
 # --- helpers ---------------------------------------------------------------------------
@@ -54,26 +53,9 @@ def links(html: str) -> list[tuple[str, str]]:
 
 def raw_request(url: str, path: str, method: str = "GET") -> tuple[int, list[bytes], bytes]:
     """Send ``path`` byte for byte (no client normalization); (status, header lines, body)."""
-    parts = urlsplit(url)
-    assert parts.hostname is not None
-    assert parts.port is not None
-    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
-        sock.sendall(
-            f"{method} {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n".encode(
-                "latin-1"
-            )
-        )
-        chunks = []
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    raw = b"".join(chunks)
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ")[1])
-    return status, lines[1:], body
+    head = raw.request_head(path, urlsplit(url).netloc, method)
+    answer = raw.parse(raw.exchange(url, head, timeout=30))
+    return answer.status, answer.header_lines, answer.body
 
 
 def target_of(request_url: str, location: str) -> tuple[str, str]:
