@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers.wsgi import call
+from helpers.forms import Reply
+from helpers.server import Response
+from helpers.wsgi import call, post_form, request
+from packyard.cli import parse_config
 from packyard.config import Config
 from packyard.server import build
 
@@ -29,14 +32,38 @@ class App:
         """One request through the shared WSGI client (see ``helpers.wsgi.call``)."""
         return call(self.wsgi, path, *args, **kwargs)
 
+    def http(
+        self,
+        target: str,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+    ) -> Response:
+        """Like ``helpers.server.http`` (``target`` is the path and query)."""
+        return request(self.wsgi, target, method, headers, data)
+
+    def post(self, body: bytes, content_type: str, **kwargs: Any) -> Reply:
+        """Like ``helpers.forms.post``, in-process."""
+        return post_form(self.wsgi, body, content_type, **kwargs)
+
 
 def build_app(packages: Path, **options: Any) -> App:
     """The app over ``packages`` (one root) with ``Config`` fields as ``options``."""
-    config = Config(roots=(packages,), **options)
+    return _build(Config(roots=(packages,), **options))
+
+
+def app_from_args(*args: str | Path) -> App:
+    """The app ``packyard run *args`` would serve (the same arguments as the ``serve``
+    fixture takes; no environment variable is read)."""
+    config, _ = parse_config(["run", *map(str, args)], {})
+    return _build(config)
+
+
+def _build(config: Config) -> App:
     wsgi_app, services, watcher = build(config)
 
     def close() -> None:
         watcher.stop()
         services.cache.ledger.close()
 
-    return App(wsgi_app, packages, close)
+    return App(wsgi_app, config.roots[0] if config.roots else Path(), close)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from helpers.app import App, build_app
+from helpers.app import App, app_from_args, build_app
 from helpers.clients import Clients
 from helpers.htpasswd import add_user
 from helpers.server import Server, clean_environ, start_server
@@ -68,6 +68,22 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., App]]:
             packages = tmp_path / f"packages-{len(built)}"
             packages.mkdir()
         app = build_app(packages, **options)
+        built.append(app)
+        return app
+
+    yield factory
+    for app in built:
+        app.close()
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[..., App]]:
+    """Factory: ``serve_app("-P", htpasswd, packages)`` builds in-process the app that
+    ``serve`` with the same arguments would run in a subprocess; closed at teardown."""
+    built: list[App] = []
+
+    def factory(*args: str | Path) -> App:
+        app = app_from_args(*args)
         built.append(app)
         return app
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from helpers.forms import Reply
+from helpers.server import Response
+
 
 def call(
     app: Any,
@@ -64,3 +67,66 @@ def call(
         if hasattr(result, "close"):
             result.close()
     return str(seen["status"]), seen["headers"], payload
+
+
+def request(
+    app: Any,
+    target: str,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    data: bytes | None = None,
+) -> Response:
+    """``helpers.server.http`` in-process: ``target`` is the path with its query, headers
+    are given by their HTTP names; a plain http://127.0.0.1:8080 request."""
+    path, _, query = target.partition("?")
+    fields = {k.lower(): v for k, v in (headers or {}).items()}
+    content_type = fields.pop("content-type", "")
+    fields.setdefault("host", "127.0.0.1:8080")
+    status, answer, body = call(
+        app,
+        path,
+        query=query,
+        method=method,
+        body=data or b"",
+        content_type=content_type,
+        scheme="http",
+        host=fields.pop("host"),
+        port="8080",
+        remote_addr="127.0.0.1",
+        **{k.replace("-", "_"): v for k, v in fields.items()},
+    )
+    return Response(int(status.split(" ", 1)[0]), answer, body)
+
+
+def post_form(
+    app: Any,
+    body: bytes,
+    content_type: str,
+    *,
+    path: str = "/",
+    authorization: str | None = None,
+    accept: str | None = "*/*",
+) -> Reply:
+    """``helpers.forms.post`` in-process (the same checks on the answer)."""
+    headers = {"Content-Type": content_type}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    if accept is not None:
+        headers["Accept"] = accept
+    status, answer, payload = call(
+        app,
+        path,
+        method="POST",
+        body=body,
+        content_type=content_type,
+        scheme="http",
+        host="127.0.0.1:8080",
+        port="8080",
+        remote_addr="127.0.0.1",
+        **{k.lower(): v for k, v in headers.items() if k != "Content-Type"},
+    )
+    code, _, reason = status.partition(" ")
+    reply = Reply(int(code), reason, answer, payload)
+    # The upload URL never redirects: twine and poetry fail on any 3xx.
+    assert not 300 <= reply.status < 400, reply
+    return reply
