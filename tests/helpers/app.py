@@ -15,7 +15,7 @@ from typing import Any
 from helpers.forms import Reply
 from helpers.server import Response
 from helpers.wsgi import call, post_form, request
-from packyard.cli import parse_config
+from packyard.cli import check_environment, parse_config
 from packyard.config import Config
 from packyard.server import build
 
@@ -27,6 +27,7 @@ class App:
     wsgi: Any
     packages: Path
     close: Callable[[], None]
+    url: str = "http://127.0.0.1:8080/"  # what the app sees: the Host of helpers.wsgi.request
 
     def call(self, path: str, *args: Any, **kwargs: Any) -> tuple[str, dict[str, str], bytes]:
         """One request through the shared WSGI client (see ``helpers.wsgi.call``)."""
@@ -39,8 +40,13 @@ class App:
         headers: dict[str, str] | None = None,
         data: bytes | None = None,
     ) -> Response:
-        """Like ``helpers.server.http`` (``target`` is the path and query)."""
-        return request(self.wsgi, target, method, headers, data)
+        """Like ``helpers.server.http``: ``target`` is a URL under ``self.url`` (as a
+        ``Server``'s) or a path with its query; a #fragment is not sent."""
+        if target.startswith(self.url):
+            target = "/" + target.removeprefix(self.url)
+        elif "://" in target:
+            raise ValueError(f"{target} is not under {self.url}")
+        return request(self.wsgi, target.partition("#")[0], method, headers, data)
 
     def post(self, body: bytes, content_type: str, **kwargs: Any) -> Reply:
         """Like ``helpers.forms.post``, in-process."""
@@ -56,11 +62,12 @@ def app_from_args(*args: str | Path) -> App:
     """The app ``packyard run *args`` would serve (the same arguments as the ``serve``
     fixture takes; no environment variable is read)."""
     config, _ = parse_config(["run", *map(str, args)], {})
-    return _build(config)
+    welcome, _notes = check_environment(config)
+    return _build(config, welcome)
 
 
-def _build(config: Config) -> App:
-    wsgi_app, services, watcher = build(config)
+def _build(config: Config, welcome: str | None = None) -> App:
+    wsgi_app, services, watcher = build(config, welcome)
 
     def close() -> None:
         watcher.stop()

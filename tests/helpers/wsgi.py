@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from helpers.forms import Reply
 from helpers.server import Response
@@ -79,6 +80,7 @@ def request(
     """``helpers.server.http`` in-process: ``target`` is the path with its query, headers
     are given by their HTTP names; a plain http://127.0.0.1:8080 request."""
     path, _, query = target.partition("?")
+    path = unquote_to_bytes(path).decode("latin-1")  # as a server decodes PATH_INFO (PEP 3333)
     fields = {k.lower(): v for k, v in (headers or {}).items()}
     content_type = fields.pop("content-type", "")
     fields.setdefault("host", "127.0.0.1:8080")
