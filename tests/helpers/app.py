@@ -1,8 +1,9 @@
 """The whole WSGI app in-process, built by the same code ``packyard run`` uses.
 
-Every component test gets its app from ``build_app`` (through the ``app`` and ``make_app``
-fixtures), so when the composition root or the storage backend changes, this is the one place
-to change.
+Component tests that need the whole app get it from here: ``app_from_args`` (the ``serve_app``
+fixture, the arguments of ``packyard run``) or ``build_app`` (the ``app`` and ``make_app``
+fixtures, ``Config`` fields). Both end in ``_build``, so when the composition root or the
+storage backend changes, this module is the one place to change.
 """
 
 from __future__ import annotations
