@@ -2,50 +2,19 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
-from conftest import wait_for
-from dists import make_wheel
+from helpers import wait_for
+from helpers.dists import make_wheel
+from helpers.wsgi import call
 
 from packyard.app import Services, create_app
 from packyard.config import Config
 from packyard.storage.cache import IndexCache
 from packyard.storage.directory import Root
 from packyard.storage.watcher import Watcher
-
-
-def call(
-    app, path: str, script_name: str = "", query: str = "", **headers: str
-) -> tuple[str, dict[str, str], bytes]:
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "SCRIPT_NAME": script_name,
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
-        "SERVER_NAME": "proxy.example",
-        "SERVER_PORT": "443",
-        "HTTP_HOST": "proxy.example",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "https",
-        "wsgi.input": io.BytesIO(),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.version": (1, 0),
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-        **{"HTTP_" + k.upper(): v for k, v in headers.items()},
-    }
-    seen: dict[str, object] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info=None):
-        seen["status"] = status
-        seen["headers"] = {k.lower(): v for k, v in headers}
-
-    body = b"".join(app(environ, start_response))
-    return str(seen["status"]), seen["headers"], body  # type: ignore[return-value]
 
 
 @pytest.fixture

@@ -5,20 +5,16 @@ credentials are needed, the page where they are not, never a 5xx."""
 from __future__ import annotations
 
 import base64
-import io
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import add_user
-from dists import make_wheel
-from forms import encode_form
+from helpers import add_user, wsgi
+from helpers.app import build_app
+from helpers.dists import make_wheel
+from helpers.forms import encode_form
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from packyard.config import Config
-from packyard.server import build
 
 WHEEL = "foo_bar-1.0-py3-none-any.whl"
 RPC_BODY = (
@@ -58,55 +54,31 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     htpasswd = root / "htpasswd"
     # SHA1 entries: the property runs hundreds of verifications.
     add_user(htpasswd, "alice", "alice-pw", "-s")
-    config = Config(
-        roots=(Path(packages),),
+    built = build_app(
+        packages,
         password_file=htpasswd,
         authenticate=frozenset({"list", "download", "update"}),
         verbose=1,  # the access log middleware too
     )
-    wsgi_app, services, watcher = build(config)
-    yield wsgi_app
-    watcher.stop()
-    services.cache.ledger.close()
+    yield built.wsgi
+    built.close()
 
 
 def call(app: Any, route: str, authorization: str) -> tuple[int, dict[str, str], bytes]:
     method, path, content_type, body, _ = ROUTES[route]
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "8080",
-        "REMOTE_ADDR": "127.0.0.1",
-        "HTTP_HOST": "127.0.0.1:8080",
-        "HTTP_AUTHORIZATION": authorization,
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.version": (1, 0),
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    if content_type:
-        environ["CONTENT_TYPE"] = content_type
-    seen: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        seen["status"] = int(status.split(" ", 1)[0])
-        seen["headers"] = {k.lower(): v for k, v in headers}
-
-    result = app(environ, start_response)
-    try:
-        payload = b"".join(result)
-    finally:
-        if hasattr(result, "close"):
-            result.close()
-    return seen["status"], seen["headers"], payload
+    status, headers, payload = wsgi.call(
+        app,
+        path,
+        method=method,
+        body=body,
+        content_type=content_type,
+        scheme="http",
+        host="127.0.0.1:8080",
+        port="8080",
+        remote_addr="127.0.0.1",
+        authorization=authorization,
+    )
+    return int(status.split(" ", 1)[0]), headers, payload
 
 
 def basic(raw: bytes) -> bytes:

@@ -17,8 +17,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from dists import wheel_bytes
-from forms import encode_form
+from helpers.dists import wheel_bytes
+from helpers.forms import encode_form
 
 from packyard.storage.cache import IndexCache
 from packyard.storage.directory import Root

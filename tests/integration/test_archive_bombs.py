@@ -1,7 +1,7 @@
 """Hostile archives against a running server (issue 12, item 6): whichever way a file
 arrives (dropped into the packages directory by hand, or uploaded), reading its core
 metadata raises the server's peak RSS by less than 50 MB, and ``/health`` answers every
-poll within its deadline meanwhile. The bombs are built in the test (tests/bombs.py).
+poll within its deadline meanwhile. The bombs are built in the test (tests/helpers/bombs.py).
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import bombs
 import pytest
-from conftest import Server, add_user, http, wait_for
-from dists import sdist_bytes, wheel_bytes
-from forms import encode_form, post
+from helpers import Server, add_user, bombs, http, wait_for
+from helpers.dists import sdist_bytes, wheel_bytes
+from helpers.forms import encode_form, post
 
 MB = 1_000_000
 RSS_BUDGET = 50 * MB

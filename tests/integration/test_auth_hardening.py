@@ -8,17 +8,15 @@ import base64
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from conftest import HTPASSWD, Server, add_user, http, start_server, wait_for
-from dists import wheel_bytes
-from forms import encode_form, post
+from helpers import HTPASSWD, Server, add_user, http, raw, start_server, wait_for
+from helpers.dists import wheel_bytes
+from helpers.forms import encode_form, post
 
 
 def basic(user: str, password: str) -> dict[str, str]:
@@ -93,15 +91,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory):
 
 
 def raw_exchange(server: Server, data: bytes) -> tuple[int | None, bytes]:
-    parts = urlsplit(server.url)
-    assert parts.hostname
-    assert parts.port
-    with socket.create_connection((parts.hostname, parts.port), timeout=15) as sock:
-        sock.sendall(data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    answer = b"".join(chunks)
+    answer = raw.exchange(server.url, data, timeout=15)
     match = re.match(rb"HTTP/1\.[01] (\d{3}) ", answer)
     return (int(match.group(1)) if match else None), answer
 

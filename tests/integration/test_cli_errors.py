@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import clean_environ
+from helpers import clean_environ
 
 SCRIPT = Path(sys.executable).parent / "pypi-server"
 MODULE = (sys.executable, "-m", "packyard")

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import clean_environ, http, wait_for
-from dists import make_wheel
+from helpers import clean_environ, http, wait_for
+from helpers.dists import make_wheel
 
 SCRIPT = Path(sys.executable).parent / "pypi-server"
 MODULE = (sys.executable, "-m", "packyard")

@@ -11,8 +11,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
-from conftest import Clients, Server, http, start_server, wait_for
-from dists import sdist_bytes, wheel_bytes
+from helpers import Clients, Server, http, start_server, wait_for
+from helpers.dists import sdist_bytes, wheel_bytes
 from pypi_simple import PyPISimple
 
 

@@ -17,25 +17,19 @@ from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from conftest import Server, add_user, http, start_server, wait_for
-from dists import wheel_bytes
-from forms import encode_form, post
+from helpers import Server, add_user, http, start_server, wait_for
+from helpers.dists import wheel_bytes
+from helpers.forms import encode_form, post
+from helpers.upload import upload_fields
 
 USER, PASSWORD = "uploader", "race-pw"
 AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
 
 def upload_form(filename: str, data: bytes, name: str, version: str) -> tuple[bytes, str]:
-    return encode_form(
-        [
-            (":action", "file_upload"),
-            ("protocol_version", "1"),
-            ("name", name),
-            ("version", version),
-            ("sha256_digest", hashlib.sha256(data).hexdigest()),
-        ],
-        (filename, data),
-    )
+    """The form body of an upload with a digest and no other optional field."""
+    bare = {"metadata_version": None, "filetype": None, "pyversion": None}
+    return encode_form(upload_fields(filename, data, name, version, **bare), (filename, data))
 
 
 def stored(packages: Path) -> dict[str, bytes]:

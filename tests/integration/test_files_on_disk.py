@@ -20,11 +20,10 @@ import socket
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from conftest import Server, http, wait_for
-from dists import sdist_bytes, wheel_bytes
+from helpers import Server, http, raw, wait_for
+from helpers.dists import sdist_bytes, wheel_bytes
 
 THREADS = 2
 SECRET = b"SECRET-OUTSIDE-THE-ROOT"
@@ -43,17 +42,8 @@ def watcher_frozen(packages: Path) -> Iterator[None]:
 
 def raw_get(server: Server, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
     """Status and body of one GET over a raw socket; TimeoutError if no answer in time."""
-    parts = urlsplit(server.url)
-    assert parts.hostname is not None
-    assert parts.port is not None
-    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
-        head = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        sock.sendall(head.encode())
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    status = int(answer.split(b" ", 2)[1])
-    return status, answer.partition(b"\r\n\r\n")[2]
+    answer = raw.parse(raw.exchange(server.url, raw.request_head(path, "x"), timeout))
+    return answer.status, answer.body
 
 
 def health_ok(server: Server) -> bool:

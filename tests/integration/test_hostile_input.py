@@ -27,8 +27,8 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from conftest import Server, Site, add_user, http, start_server, wait_for
-from dists import metadata_text, sdist_bytes, wheel_bytes
+from helpers import Server, Site, add_user, http, start_server, wait_for
+from helpers.dists import metadata_text, sdist_bytes, wheel_bytes
 
 USER, PASSWORD = "hostile", "hostile-pw"
 AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()

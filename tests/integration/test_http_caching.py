@@ -14,7 +14,6 @@ import gzip
 import hashlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -25,9 +24,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import Server, Site, add_user, clean_environ, start_server, wait_for
-from dists import make_sdist, make_wheel, metadata_text, wheel_bytes
-from forms import encode_form, post
+from helpers import Server, Site, clean_environ, raw, start_server, wait_for
+from helpers.dists import make_sdist, make_wheel, metadata_text, wheel_bytes
+from helpers.forms import encode_form, post
+from helpers.upload import upload
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 YEAR = 31536000
@@ -81,15 +81,9 @@ def fetch(url: str, path: str, headers: dict[str, str] | None = None, method: st
 def raw_exchange(url: str, request_head: str) -> tuple[str, bytes]:
     """Send a request head byte for byte and read to the end: (status line and header
     block, everything after the blank line)."""
-    parts = urlsplit(url)
-    assert parts.hostname is not None
-    assert parts.port is not None
-    with socket.create_connection((parts.hostname, parts.port), timeout=60) as sock:
-        sock.sendall(request_head.encode("latin-1"))
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    head, _, rest = b"".join(chunks).partition(b"\r\n\r\n")
+    head, _, rest = raw.exchange(url, request_head.encode("latin-1"), timeout=60).partition(
+        b"\r\n\r\n"
+    )
     return head.decode("latin-1"), rest
 
 
@@ -146,22 +140,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 def page(server: Server, key: str, extra: dict[str, str] | None = None, **kw: str) -> Got:
     path, headers, _ = PAGES[key]
     return fetch(server.url, path, {**headers, **(extra or {})}, **kw)
-
-
-def upload(server: Server, filename: str, data: bytes, name: str, version: str) -> None:
-    fields = [
-        (":action", "file_upload"),
-        ("protocol_version", "1"),
-        ("metadata_version", "2.1"),
-        ("name", name),
-        ("version", version),
-        ("filetype", "bdist_wheel"),
-        ("pyversion", "py3"),
-        ("sha256_digest", hashlib.sha256(data).hexdigest()),
-    ]
-    body, content_type = encode_form(fields, (filename, data))
-    reply = post(server.url, body, content_type)
-    assert reply.status == 200, reply
 
 
 def yank_action(server: Server, action: str, name: str, version: str, reason: str = "") -> None:
@@ -447,7 +425,7 @@ def test_upload_of_a_new_version_changes_project_pages(site: Site) -> None:
     simple_before = page(server, "simple-html")
 
     filename, data = wheel_bytes("grower", "2.0")
-    upload(server, filename, data, "grower", "2.0")
+    upload(server.url, filename, data, "grower", "2.0", expect=200)
 
     for key, (plain, zipped) in before.items():
         got = fetch(server.url, paths[key], {**PAGES[key][1], "If-None-Match": plain.etag})
@@ -470,7 +448,7 @@ def test_upload_of_a_new_version_changes_project_pages(site: Site) -> None:
 def test_upload_of_a_new_project_changes_the_root_pages(site: Site) -> None:
     before = _snapshot(site.server, ["simple-html", "simple-json", "packages"])
     filename, data = wheel_bytes("fresh-upload", "1.0")
-    upload(site.server, filename, data, "fresh-upload", "1.0")
+    upload(site.server.url, filename, data, "fresh-upload", "1.0", expect=200)
     _assert_changed(site.server, {k: before[k] for k in ("simple-html", "simple-json")}, "fresh")
     _assert_changed(site.server, {"packages": before["packages"]}, filename)
 
@@ -608,14 +586,14 @@ def test_overwriting_upload_changes_page_and_file_etags(
     packages.mkdir()
     server = serve("-P", ".", "-a", ".", "-o", "--disable-fallback", packages)
     filename, data = wheel_bytes("overwritten", "1.0")
-    upload(server, filename, data, "overwritten", "1.0")
+    upload(server.url, filename, data, "overwritten", "1.0", expect=200)
     old_page = fetch(server.url, "/simple/overwritten/")
     old_file = fetch(server.url, "/packages/" + filename)
     assert old_file.body == data
     assert old_file.header("Cache-Control") is None
 
     _, new_data = wheel_bytes("overwritten", "1.0", module_body="SECOND = True\n")
-    upload(server, filename, new_data, "overwritten", "1.0")
+    upload(server.url, filename, new_data, "overwritten", "1.0", expect=200)
     got = fetch(server.url, "/simple/overwritten/", {"If-None-Match": old_page.etag})
     assert got.status == 200
     assert got.etag != old_page.etag
@@ -753,13 +731,6 @@ SETUPS = {
         True,
     ),
 }
-
-
-@pytest.fixture(scope="module")
-def htpasswd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("auth") / "htpasswd"
-    add_user(path, USER, PASSWORD)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -14,8 +13,8 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import pytest
-from conftest import Server, http, start_server
-from dists import sdist_bytes, wheel_bytes
+from helpers import Server, http, raw, start_server
+from helpers.dists import sdist_bytes, wheel_bytes
 
 # --- helpers ---------------------------------------------------------------------------
 
@@ -51,19 +50,8 @@ def links(html: str) -> list[tuple[str, str]]:
 
 def raw_status(url: str, path: str) -> int:
     """Status of a GET of ``path`` sent byte for byte (no client-side dot-segment removal)."""
-    parts = urlsplit(url)
-    assert parts.hostname is not None
-    assert parts.port is not None
-    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
-        request = f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n"
-        sock.sendall(request.encode("latin-1"))
-        data = b""
-        while b"\r\n" not in data:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    return int(data.split(b" ", 2)[1])
+    head = raw.request_head(path, urlsplit(url).netloc)
+    return int(raw.exchange(url, head, timeout=30, until=b"\r\n").split(b" ", 2)[1])
 
 
 # --- the served tree ---------------------------------------------------------------------

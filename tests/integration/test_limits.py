@@ -1,9 +1,9 @@
-"""The configurable limits (docs/configuration.md): form size and field count, request
-head size, the silent-connection timeout, and the defaults they start from."""
+"""The configurable limits (docs/configuration.md) that need a real server: request head
+size, the silent-connection timeout, and the defaults they start from. The form limits are
+tests/component/test_component_limits.py."""
 
 from __future__ import annotations
 
-import base64
 import socket
 import subprocess
 import sys
@@ -11,12 +11,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import Server, add_user, http
-from dists import wheel_bytes
-from forms import encode_form, post
+from helpers import Server, add_user, http
 
 USER, PASSWORD = "uploader", "limits-pw"
-AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
 
 @pytest.fixture
@@ -39,55 +36,6 @@ def limited(tmp_path: Path, serve) -> tuple[Server, Path]:
         packages,
     )
     return server, packages
-
-
-def upload_fields(name: str, version: str, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [
-        (":action", "file_upload"),
-        ("protocol_version", "1"),
-        ("name", name),
-        ("version", version),
-        *extra,
-    ]
-
-
-def stored(packages: Path) -> list[str]:
-    return sorted(p.name for p in packages.iterdir() if not p.name.startswith("."))
-
-
-def test_within_the_limits_an_upload_is_stored(limited: tuple[Server, Path]) -> None:
-    server, packages = limited
-    filename, data = wheel_bytes("limits-demo", "1.0")
-    body, ctype = encode_form(
-        upload_fields("limits-demo", "1.0", [("summary", "x" * 1000)]), (filename, data)
-    )
-    reply = post(server.url, body, ctype, authorization=AUTH)
-    assert reply.status == 200, reply.text
-    assert stored(packages) == [filename]
-
-
-def test_too_many_form_fields_is_413(limited: tuple[Server, Path]) -> None:
-    server, packages = limited
-    filename, data = wheel_bytes("limits-demo", "1.0")
-    extra = [("classifiers", f"Topic :: {i}") for i in range(20)]
-    body, ctype = encode_form(upload_fields("limits-demo", "1.0", extra), (filename, data))
-    reply = post(server.url, body, ctype, authorization=AUTH)
-    assert reply.status == 413
-    assert "too many form fields (more than 12)" in reply.text
-    assert stored(packages) == []
-    assert not list(packages.glob(".packyard-upload-*"))
-
-
-def test_text_fields_larger_than_the_form_size_are_413(limited: tuple[Server, Path]) -> None:
-    server, packages = limited
-    filename, data = wheel_bytes("limits-demo", "1.0")
-    # each field is under the limit; together they are over it
-    extra = [("description", "d" * 3000), ("summary", "s" * 3000)]
-    body, ctype = encode_form(upload_fields("limits-demo", "1.0", extra), (filename, data))
-    reply = post(server.url, body, ctype, authorization=AUTH)
-    assert reply.status == 413
-    assert "text fields are larger than 4096 bytes together" in reply.text
-    assert stored(packages) == []
 
 
 def raw_request(server: Server, request: bytes) -> bytes:

@@ -26,11 +26,20 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-import forms
 import pytest
-from conftest import Response, Server, Site, add_user, clean_environ, http, start_server, wait_for
-from dists import make_sdist, make_wheel, sdist_bytes, wheel_bytes
-from forms import Reply, encode_form
+from helpers import (
+    Response,
+    Server,
+    Site,
+    clean_environ,
+    forms,
+    http,
+    start_server,
+    wait_for,
+)
+from helpers.dists import make_sdist, make_wheel, sdist_bytes, wheel_bytes
+from helpers.forms import Reply, encode_form
+from helpers.upload import upload
 
 USER, PASSWORD = "yanker", "yank-pw-1"
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
@@ -181,21 +190,6 @@ def post_form(
     return post(server, body, content_type, authorization=authorization)
 
 
-def upload(server: Server, name: str, version: str, file: tuple[str, bytes]) -> Reply:
-    filename, data = file
-    fields = [
-        (":action", "file_upload"),
-        ("protocol_version", "1"),
-        ("metadata_version", "2.1"),
-        ("name", name),
-        ("version", version),
-        ("filetype", "bdist_wheel" if filename.endswith(".whl") else "sdist"),
-        ("pyversion", "py3" if filename.endswith(".whl") else "source"),
-        ("sha256_digest", hashlib.sha256(data).hexdigest()),
-    ]
-    return post_form(server, fields, file)
-
-
 def yank_form(action: str = "yank", **values: str) -> list[tuple[str, str]]:
     return [(":action", action), *values.items()]
 
@@ -228,13 +222,6 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     server = start_server("-v", "-P", ".", "-a", ".", "--disable-fallback", packages)
     yield Site(server, packages)
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def htpasswd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("auth") / "htpasswd"
-    add_user(path, USER, PASSWORD)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -484,7 +471,7 @@ def test_file_dropped_in_later_has_a_later_upload_time(index: Site) -> None:
 
 def test_reupload_after_remove_gets_a_new_upload_time(index: Site) -> None:
     first = wheel_bytes("reup", "1.0")
-    assert upload(index.server, "reup", "1.0", first).status == 200
+    assert upload(index.server.url, *first, "reup", "1.0").status == 200
     (t1,) = upload_times(index.server, "reup").values()
     time.sleep(0.05)
     removed = post_form(
@@ -497,8 +484,8 @@ def test_reupload_after_remove_gets_a_new_upload_time(index: Site) -> None:
     second = wheel_bytes("reup", "1.0", module_body="CHANGED = True\n")
     assert second[0] == first[0]
     assert second[1] != first[1]
-    assert upload(index.server, "reup", "1.0", second).status == 409
-    assert upload(index.server, "reup", "1.0", first).status == 200
+    assert upload(index.server.url, *second, "reup", "1.0").status == 409
+    assert upload(index.server.url, *first, "reup", "1.0").status == 200
     entry = json_page(index.server, "reup")[first[0]]
     assert entry["hashes"]["sha256"] == hashlib.sha256(first[1]).hexdigest()
     assert parse_time(str(entry["upload-time"])) > parse_time(t1)

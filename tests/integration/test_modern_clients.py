@@ -32,9 +32,10 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import Clients, Response, Server, Site, clean_environ, http, start_server, wait_for
-from dists import make_sdist, make_wheel, sdist_bytes, wheel_bytes
-from forms import encode_form
+from helpers import Clients, Response, Server, Site, clean_environ, http, start_server, wait_for
+from helpers.dists import make_sdist, make_wheel, sdist_bytes, wheel_bytes
+from helpers.forms import encode_form
+from helpers.upload import upload_fields
 from pypi_simple import ACCEPT_HTML_ONLY, ACCEPT_JSON_ONLY, NoMetadataError, PyPISimple
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
@@ -308,21 +309,6 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text[:-1] + "+00:00")
 
 
-def upload_form(filename: str, data: bytes, name: str, version: str) -> list[tuple[str, str]]:
-    """The fields twine sends with one file."""
-    wheel = filename.endswith(".whl")
-    return [
-        (":action", "file_upload"),
-        ("protocol_version", "1"),
-        ("metadata_version", "2.1"),
-        ("name", name),
-        ("version", version),
-        ("filetype", "bdist_wheel" if wheel else "sdist"),
-        ("pyversion", "py3" if wheel else "source"),
-        ("sha256_digest", hashlib.sha256(data).hexdigest()),
-    ]
-
-
 def cutoff_now() -> tuple[datetime, str]:
     """Now, to the second (earlier, never later), and as RFC 3339 with Z."""
     moment = datetime.now(UTC).replace(microsecond=0)
@@ -344,7 +330,7 @@ def test_release_age_cutoffs_and_upload_times_survive_a_restart(
         # 2.0: a wheel copied in by hand (the watcher finds it) and an sdist uploaded
         drop_in(tmp_path / "staging", packages, wheel_bytes("aged", "2.0"))
         filename, data = sdist_bytes("aged", "2.0")
-        reply = post_form(server, upload_form(filename, data, "aged", "2.0"), (filename, data))
+        reply = post_form(server, upload_fields(filename, data, "aged", "2.0"), (filename, data))
         assert reply.status == 200, reply.text
         assert wait_for(lambda: len(upload_times(server, "aged")) == 3)
         time.sleep(1.5)
@@ -352,7 +338,7 @@ def test_release_age_cutoffs_and_upload_times_survive_a_restart(
         time.sleep(1.5)
         # 2.1: a wheel uploaded
         filename, data = wheel_bytes("aged", "2.1")
-        reply = post_form(server, upload_form(filename, data, "aged", "2.1"), (filename, data))
+        reply = post_form(server, upload_fields(filename, data, "aged", "2.1"), (filename, data))
         assert reply.status == 200, reply.text
 
         times = upload_times(server, "aged")

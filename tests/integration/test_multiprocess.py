@@ -20,25 +20,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Server, clean_environ, http, start_server, wait_for
-from dists import wheel_bytes
-from forms import encode_form, post
+from helpers import Server, clean_environ, http, start_server, wait_for
+from helpers.dists import wheel_bytes
+from helpers.forms import encode_form, post
+from helpers.upload import upload
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 
 
-def upload(url: str, name: str, version: str) -> tuple[str, bytes]:
+def upload_wheel(url: str, name: str, version: str) -> tuple[str, bytes]:
+    """Build a wheel and upload it with the fewest fields the API takes (no digest)."""
     filename, data = wheel_bytes(name, version)
-    fields = [
-        (":action", "file_upload"),
-        ("protocol_version", "1"),
-        ("name", name),
-        ("version", version),
-        ("filetype", "bdist_wheel"),
-    ]
-    body, content_type = encode_form(fields, (filename, data))
-    reply = post(url, body, content_type)
-    assert reply.status == 200, reply
+    fields = {"metadata_version": None, "pyversion": None, "sha256": False}
+    upload(url, filename, data, name, version, expect=200, **fields)
     return filename, data
 
 
@@ -72,7 +66,7 @@ def test_upload_through_one_process_is_listed_by_the_other_at_once(
 ) -> None:
     first, second = pair
     for version in ("1.0", "1.1", "1.2"):
-        filename, data = upload(first.url, "twin", version)
+        filename, data = upload_wheel(first.url, "twin", version)
         # The very next request to the other process: no waiting for its watcher.
         listed = files_of(second.url, "twin")
         assert filename in listed
@@ -87,8 +81,8 @@ def test_removal_and_yank_through_one_process_show_in_the_other_at_once(
     pair: tuple[Server, Server],
 ) -> None:
     first, second = pair
-    kept, _ = upload(first.url, "twin-yank", "1.0")
-    gone, _ = upload(first.url, "twin-yank", "2.0")
+    kept, _ = upload_wheel(first.url, "twin-yank", "1.0")
+    gone, _ = upload_wheel(first.url, "twin-yank", "2.0")
     assert set(files_of(second.url, "twin-yank")) == {kept, gone}
 
     action(first.url, [(":action", "yank"), ("filename", kept), ("reason", "bad")])
@@ -165,7 +159,7 @@ def test_gunicorn_workers_all_list_an_upload_on_the_next_request(tmp_path: Path)
     try:
         assert wait_for(lambda: answers(url), timeout=30), stop(proc)
         for version in ("1.0", "2.0", "3.0"):
-            filename, data = upload(url, "gun", version)
+            filename, data = upload_wheel(url, "gun", version)
             # Each request on a new connection, to whichever worker takes it.
             for _ in range(12):
                 assert filename in files_of(url, "gun")

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import Response, Server, add_user, http, start_server
-from dists import make_wheel, metadata_text, wheel_bytes
-from forms import encode_form, post
+from helpers import Response, Server, http, start_server
+from helpers.dists import make_wheel, metadata_text, wheel_bytes
+from helpers.forms import encode_form, post
 
 SECURITY_MD = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 USER, PASSWORD = "table-user", "table-pw"
@@ -189,13 +189,6 @@ CHECKS: dict[str, Check] = {
 
 
 # --- one server per row ------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def htpasswd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("table") / "htpasswd"
-    add_user(path, USER, PASSWORD)
-    return path
 
 
 def serve_row(args: str, directory: Path, htpasswd: Path) -> Server:

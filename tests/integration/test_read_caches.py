@@ -12,8 +12,8 @@ import xmlrpc.client
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from conftest import Server
-from dists import make_wheel, metadata_text
+from helpers import Server
+from helpers.dists import make_wheel, metadata_text
 
 MIB = 1 << 20
 

@@ -24,8 +24,8 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from conftest import Clients, Server, add_user, http, start_server, wait_for
-from dists import make_wheel
+from helpers import Clients, Server, add_user, http, raw, start_server, wait_for
+from helpers.dists import make_wheel
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 TWINE = Path(sys.executable).parent / "twine"
@@ -411,20 +411,11 @@ def raw_get(
     server: Server, target: str, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str], str]:
     """GET ``target`` exactly as given (no client re-encodes it): status, headers, body."""
-    host, port = urlsplit(server.url).hostname, urlsplit(server.url).port
-    assert host is not None
-    assert port is not None
-    lines = [f"GET {target} HTTP/1.1", f"Host: {host}:{port}", "Connection: close"]
-    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-    with socket.create_connection((host, port), timeout=15) as sock:
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    fields = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
-    return int(status_line.split()[1]), fields, body.decode("utf-8", "replace")
+    host, port = raw.address(server.url)
+    answer = raw.parse(
+        raw.exchange(server.url, raw.request_head(target, f"{host}:{port}", headers=headers))
+    )
+    return answer.status, answer.headers, answer.body.decode("utf-8", "replace")
 
 
 def test_server_base_url_with_an_encoded_space(serve, tmp_path: Path) -> None:

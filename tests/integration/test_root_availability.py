@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import Server, http, wait_for
-from dists import make_wheel
+from helpers import Server, http, wait_for
+from helpers.dists import make_wheel
 
 from packyard.storage import cache as cache_module
 

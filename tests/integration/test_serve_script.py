@@ -19,7 +19,7 @@ import threading
 import urllib.request
 from pathlib import Path
 
-from conftest import clean_environ
+from helpers import clean_environ
 
 REPO = Path(__file__).resolve().parents[2]
 BANNER = re.compile(r"serving .* at (http://127\.0\.0\.1:\d+/)")

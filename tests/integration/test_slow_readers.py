@@ -22,8 +22,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import Server, http, start_server
-from dists import metadata_text
+from helpers import Server, http, start_server
+from helpers.dists import metadata_text
 
 THREADS = 2
 CLIENTS = THREADS + 2

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Clients, http
-from dists import make_sdist, make_wheel
+from helpers import Clients, http
+from helpers.dists import make_sdist, make_wheel
 
 
 def test_pip_installs_wheel_and_builds_sdist(tmp_path: Path, serve, clients: Clients) -> None:

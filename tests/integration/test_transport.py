@@ -22,9 +22,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import Server, add_user, start_server, wait_for
-from dists import wheel_bytes
-from forms import encode_form
+from helpers import Server, add_user, start_server, wait_for
+from helpers.dists import wheel_bytes
+from helpers.forms import encode_form
 
 USER, PASSWORD = "gate", "gate-pw"
 AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()

@@ -3,7 +3,7 @@
 The upstream is a second packyard server (PEP 691 JSON, relative file URLs, a yank made
 with the real ``yank`` command, and one with basic auth), plus a small http.server stub
 for what packyard never sends: an HTML-only index, a wrong digest, a garbled answer.
-Nothing is downloaded from the internet: every distribution is built by tests/dists.py.
+Nothing is downloaded from the internet: every distribution is built by tests/helpers/dists.py.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import Server, add_user, clean_environ, start_server
-from dists import make_sdist, make_wheel, wheel_bytes
+from helpers import Server, add_user, clean_environ, start_server
+from helpers.dists import make_sdist, make_wheel, wheel_bytes
 
 from packyard.storage.staging import open_staging
 from packyard.update import _size

@@ -16,18 +16,20 @@ import re
 import secrets
 import threading
 from collections.abc import Iterator
+from functools import partial
 from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import helpers.upload
 import pytest
-from conftest import Server, Site, add_user, http, start_server
-from dists import sdist_bytes, wheel_bytes
-from forms import Reply, encode_form, post
+from helpers import Site, http, start_server
+from helpers.dists import sdist_bytes, wheel_bytes
+from helpers.forms import encode_form, post
+from helpers.upload import listing, replace_field, simple_links
 
 USER, PASSWORD = "uploader", "s3cret-pw"
 UV_ACCEPT = "application/json;q=0.9, text/plain;q=0.8, text/html;q=0.7"
-HREF = re.compile(r'href="([^"#]*)#sha256=([0-9a-f]{64})"')
 
 
 def auth_header(user: str = USER, password: str = PASSWORD) -> str:
@@ -36,75 +38,14 @@ def auth_header(user: str = USER, password: str = PASSWORD) -> str:
 
 # --- building and sending forms ------------------------------------------------------
 
-
-def upload_fields(filename: str, data: bytes, name: str, version: str) -> list[tuple[str, str]]:
-    """What twine sends for one file (the digests are right)."""
-    return [
-        (":action", "file_upload"),
-        ("protocol_version", "1"),
-        ("metadata_version", "2.1"),
-        ("name", name),
-        ("version", version),
-        ("filetype", "bdist_wheel" if filename.endswith(".whl") else "sdist"),
-        ("pyversion", "py3" if filename.endswith(".whl") else "source"),
-        ("summary", "A test distribution"),
-        ("sha256_digest", hashlib.sha256(data).hexdigest()),
-        ("blake2_256_digest", hashlib.blake2b(data, digest_size=32).hexdigest()),
-    ]
-
-
-def replace_field(
-    fields: list[tuple[str, str]], name: str, value: str | None
-) -> list[tuple[str, str]]:
-    """The fields with ``name`` set to ``value`` (removed when None; added if absent)."""
-    out = [(k, v) for k, v in fields if k != name]
-    if value is not None:
-        out.append((name, value))
-    return out
-
-
-def send(
-    url: str,
-    fields: list[tuple[str, str]],
-    file: tuple[str, bytes] | None,
-    **kwargs: object,
-) -> Reply:
-    kwargs.setdefault("authorization", auth_header())
-    body, content_type = encode_form(fields, file)
-    return post(url, body, content_type, **kwargs)  # type: ignore[arg-type]
-
-
-def upload(url: str, filename: str, data: bytes, name: str, version: str, **kw: object) -> Reply:
-    return send(url, upload_fields(filename, data, name, version), (filename, data), **kw)
-
-
-def listing(directory: Path) -> list[str]:
-    """Every entry below ``directory``, hidden ones included, except the server's
-    ledger (``.packyard/``, which holds upload times and yanks, not uploads)."""
-    found = []
-    for root, dirs, files in os.walk(directory):
-        if root == str(directory) and ".packyard" in dirs:
-            dirs.remove(".packyard")
-        for entry in dirs + files:
-            found.append(os.path.relpath(os.path.join(root, entry), directory))
-    return sorted(found)
-
-
-def simple_links(server: Server, project: str) -> dict[str, str]:
-    resp = http(server.url + f"simple/{project}/")
-    if resp.status != 200:
-        return {}
-    return {href.rsplit("/", 1)[-1]: digest for href, digest in HREF.findall(resp.text)}
+# What twine sends for one file here: a summary and both digests (right), with the password.
+TWINE = {"summary": "A test distribution", "blake2": True}
+upload_fields = partial(helpers.upload.upload_fields, **TWINE)
+send = partial(helpers.upload.send, authorization=auth_header())
+upload = partial(helpers.upload.upload, authorization=auth_header(), **TWINE)
 
 
 # --- servers ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def htpasswd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("auth") / "htpasswd"
-    add_user(path, USER, PASSWORD)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import Clients, Server, Site, add_user, clean_environ, http, uv_binary, wait_for
-from dists import make_sdist, make_wheel, wheel_bytes
+from helpers import Clients, Server, Site, add_user, clean_environ, http, uv_binary, wait_for
+from helpers.dists import make_sdist, make_wheel, wheel_bytes
 
 TWINE = Path(sys.executable).parent / "twine"
 USER, PASSWORD = "uploader", "s3cret-pw"

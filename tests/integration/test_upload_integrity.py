@@ -18,21 +18,21 @@ import tarfile
 import textwrap
 import zipfile
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
+import helpers.upload
 import pytest
-from conftest import Server, add_user, clean_environ, http
-from dists import sdist_bytes, wheel_bytes
-from test_upload_api import (
-    PASSWORD,
-    USER,
-    listing,
-    replace_field,
-    send,
-    simple_links,
-    upload,
-    upload_fields,
-)
+from helpers import Server, clean_environ, http
+from helpers.dists import sdist_bytes, wheel_bytes
+from helpers.upload import basic_auth, listing, replace_field, simple_links
+
+# The uploader and the form of test_upload_api.py: a summary and both digests, with the password.
+USER, PASSWORD = "uploader", "s3cret-pw"
+TWINE = {"summary": "A test distribution", "blake2": True}
+upload_fields = partial(helpers.upload.upload_fields, **TWINE)
+send = partial(helpers.upload.send, authorization=basic_auth(USER, PASSWORD))
+upload = partial(helpers.upload.upload, authorization=basic_auth(USER, PASSWORD), **TWINE)
 
 
 def _mount(*args: str) -> None:
@@ -62,13 +62,6 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
     if (where / ".packyard").is_mount():
         subprocess.run(["umount", "-l", str(where / ".packyard")], check=False)
     subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-@pytest.fixture
-def htpasswd(tmp_path: Path) -> Path:
-    path = tmp_path / "htpasswd"
-    add_user(path, USER, PASSWORD)
-    return path
 
 
 def _server(serve, htpasswd: Path, *dirs: Path, extra: tuple[str, ...] = ()) -> Server:

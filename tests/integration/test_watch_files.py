@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Server, http, wait_for
-from dists import make_wheel, wheel_bytes
+from helpers import Server, http, wait_for
+from helpers.dists import make_wheel, wheel_bytes
 
 APPEAR = 3.0  # seconds: a change by hand shows within 2 s; 1 s of slack for busy machines
 MANY_APPEAR = 5.0

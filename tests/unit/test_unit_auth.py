@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import HTPASSWD, add_user
+from helpers import HTPASSWD, add_user
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from passlib.apache import htpasswd_context
@@ -150,7 +150,7 @@ def test_cache_keeps_no_password_only_keyed_digests() -> None:
 
 
 @pytest.fixture
-def htpasswd(tmp_path: Path) -> Path:
+def users_file(tmp_path: Path) -> Path:
     path = tmp_path / "htpasswd"
     add_user(path, "alice", "alice-pw", "-s")
     add_user(path, "bob", "bob-pw", "-s")
@@ -158,9 +158,9 @@ def htpasswd(tmp_path: Path) -> Path:
 
 
 def test_only_successful_verifications_are_cached(
-    htpasswd: Path, verified: list[tuple[str, int | None, bool]]
+    users_file: Path, verified: list[tuple[str, int | None, bool]]
 ) -> None:
-    authenticator = HtpasswdAuthenticator(htpasswd)
+    authenticator = HtpasswdAuthenticator(users_file)
     for _ in range(3):
         assert authenticator.check("alice", "wrong") is False
     assert len(verified) == 3  # every wrong password is verified again
@@ -173,9 +173,9 @@ def test_only_successful_verifications_are_cached(
 
 
 def test_concurrent_requests_with_the_same_credentials_verify_once(
-    htpasswd: Path, monkeypatch: pytest.MonkeyPatch
+    users_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    authenticator = HtpasswdAuthenticator(htpasswd)
+    authenticator = HtpasswdAuthenticator(users_file)
     calls: list[str] = []
     real = auth._verify
 
@@ -206,51 +206,51 @@ def same_stat_times(path: Path, content: bytes) -> None:
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
-def test_revoked_user_is_refused_right_after_the_file_changes(htpasswd: Path) -> None:
-    authenticator = HtpasswdAuthenticator(htpasswd)
+def test_revoked_user_is_refused_right_after_the_file_changes(users_file: Path) -> None:
+    authenticator = HtpasswdAuthenticator(users_file)
     assert authenticator.check("bob", "bob-pw") is True  # now cached
-    lines = htpasswd.read_bytes().splitlines(keepends=True)
+    lines = users_file.read_bytes().splitlines(keepends=True)
     kept = b"".join(line for line in lines if not line.startswith(b"bob:"))
     # The same size (a comment pads it), the same inode, the same mtime: only the
     # content and the ctime differ.
     padded = kept + b"#" * (len(b"".join(lines)) - len(kept) - 1) + b"\n"
-    assert len(padded) == htpasswd.stat().st_size
-    same_stat_times(htpasswd, padded)
+    assert len(padded) == users_file.stat().st_size
+    same_stat_times(users_file, padded)
     assert authenticator.check("bob", "bob-pw") is False
     assert authenticator.check("alice", "alice-pw") is True
 
 
 def test_a_file_renamed_over_it_with_the_old_mtime_is_noticed(
-    htpasswd: Path, tmp_path: Path
+    users_file: Path, tmp_path: Path
 ) -> None:
-    authenticator = HtpasswdAuthenticator(htpasswd)
+    authenticator = HtpasswdAuthenticator(users_file)
     assert authenticator.check("bob", "bob-pw") is True
-    old = htpasswd.stat()
+    old = users_file.stat()
     replacement = tmp_path / "new"
     add_user(replacement, "alice", "alice-pw", "-s")
     os.utime(replacement, ns=(old.st_atime_ns, old.st_mtime_ns))
-    os.replace(replacement, htpasswd)  # rsync -t, cp -p to a temporary name and mv
-    assert htpasswd.stat().st_mtime_ns == old.st_mtime_ns
+    os.replace(replacement, users_file)  # rsync -t, cp -p to a temporary name and mv
+    assert users_file.stat().st_mtime_ns == old.st_mtime_ns
     assert authenticator.check("bob", "bob-pw") is False
     assert authenticator.check("alice", "alice-pw") is True
 
 
-def test_the_cache_goes_with_the_file_it_was_made_from(htpasswd: Path) -> None:
-    authenticator = HtpasswdAuthenticator(htpasswd)
+def test_the_cache_goes_with_the_file_it_was_made_from(users_file: Path) -> None:
+    authenticator = HtpasswdAuthenticator(users_file)
     assert authenticator.check("alice", "alice-pw") is True
     first = authenticator._users
     assert len(first.verified) == 1
-    add_user(htpasswd, "carol", "carol-pw", "-s")
+    add_user(users_file, "carol", "carol-pw", "-s")
     assert authenticator.check("carol", "carol-pw") is True
     assert authenticator._users is not first
     assert len(authenticator._users.verified) == 1  # carol only
 
 
 def test_an_unreadable_file_keeps_the_last_users_and_logs_once(
-    htpasswd: Path, caplog: pytest.LogCaptureFixture
+    users_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    authenticator = HtpasswdAuthenticator(htpasswd)
-    htpasswd.write_bytes(b"broken line without a colon\n")
+    authenticator = HtpasswdAuthenticator(users_file)
+    users_file.write_bytes(b"broken line without a colon\n")
     with caplog.at_level("ERROR", logger="packyard.auth"):
         for _ in range(3):
             assert authenticator.check("alice", "alice-pw") is True

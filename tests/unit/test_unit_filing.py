@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from dists import sdist_bytes, wheel_bytes
+from helpers.dists import sdist_bytes, wheel_bytes
 
 from packyard.filing import (
     UploadError,

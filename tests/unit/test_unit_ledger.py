@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dists import make_sdist, make_wheel, metadata_text, sdist_bytes, wheel_bytes
+from helpers.dists import make_sdist, make_wheel, metadata_text, sdist_bytes, wheel_bytes
 
 from packyard import yanking
 from packyard.errors import PackyardError

@@ -11,9 +11,9 @@ import time
 import zipfile
 import zlib
 
-import bombs
 import pytest
-from dists import metadata_text, sdist_bytes, wheel_bytes
+from helpers import bombs
+from helpers.dists import metadata_text, sdist_bytes, wheel_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
