@@ -8,8 +8,8 @@ import io
 from collections.abc import Callable
 
 import pytest
-from dists import sdist_bytes, wheel_bytes
-from forms import encode_form
+from helpers.dists import sdist_bytes, wheel_bytes
+from helpers.forms import encode_form
 
 from packyard.storage.memory import MemoryRepository
 from packyard.upload import Uploader, UploadError

@@ -16,9 +16,9 @@ from typing import Any
 from helpers.forms import Reply
 from helpers.server import Response
 from helpers.wsgi import call, post_form, request
-from packyard.cli import check_environment, parse_config
+from packyard.commands.run import parse_config
 from packyard.config import Config
-from packyard.server import build
+from packyard.services import build, check_environment
 
 
 @dataclass

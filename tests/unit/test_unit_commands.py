@@ -10,7 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-from dists import make_wheel
+from helpers.dists import make_wheel
 
 from packyard import cli, services
 from packyard.commands import update as update_command

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from dists import sdist_bytes, wheel_bytes
+from helpers.dists import sdist_bytes, wheel_bytes
 
 from packyard.index import metadata
 from packyard.index.filenames import parse_filename
