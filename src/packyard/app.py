@@ -324,44 +324,20 @@ def _error_page(error: bottle.HTTPError) -> str:
 
 
 class _Bottle(bottle.Bottle):  # type: ignore[misc]
-    """Refuses paths that are not UTF-8 before bottle sees them: bottle would drop the
-    bad bytes and answer for another URL (``/health%ff`` as ``/health``). Then tries
-    the application's fast paths (``fast``) before bottle's routing."""
+    """Answers the transport's body probe, then tries the application's fast paths
+    (``fast``) before bottle's routing. The checks every request passes first (UTF-8
+    path, cross-process sync, 503 while a directory is gone) are ``guards.Guards``,
+    composed in front of this app by ``server.build``."""
 
     fast: Callable[[dict[str, Any]], tuple[str, list[tuple[str, str]], Any] | None] | None = None
     # Asked by the WSGI server with a request's head: may its body be read?
     may_read_body: Callable[[Mapping[str, Any]], bool] | None = None
-    # Runs first for every request: takes in other processes' changes, and says why
-    # the index cannot answer now (a packages directory is gone), or None.
-    unavailable: Callable[[], str | None] | None = None
 
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
-        try:
-            str(environ.get("PATH_INFO", "")).encode("latin-1").decode("utf-8")
-        except UnicodeError:
-            body = b"Bad Request: the path is not valid UTF-8 once percent-decoded\n"
-            start_response(
-                "400 Bad Request",
-                [("Content-Type", TEXT), ("Content-Length", str(len(body)))],
-            )
-            return [body]
         probe = environ.get(BODY_PROBE)
         if probe is not None:  # the head of a request, from packyard.transport
             probe.append(self.may_read_body is not None and self.may_read_body(environ))
             return []
-        if self.unavailable is not None:
-            problem = self.unavailable()
-            if problem is not None:
-                body = problem.encode() + b"\n"
-                start_response(
-                    "503 Service Unavailable",
-                    [
-                        ("Content-Type", TEXT),
-                        ("Content-Length", str(len(body))),
-                        ("Retry-After", "30"),
-                    ],
-                )
-                return [body]
         if self.fast is not None:
             answer = self.fast(environ)
             if answer is not None:
@@ -1051,20 +1027,8 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             hit = list(headers.items()), body
         return reasons[200], hit[0], hit[1]
 
-    def unavailable() -> str | None:
-        # The one check per request, before the fast paths and the routes: other
-        # processes' uploads and yanks, and a packages directory gone or back.
-        cache.sync()
-        if not cache.unavailable:
-            return None
-        return (
-            "Service Unavailable: a packages directory of this index cannot be read "
-            "(see the server's log); try again later"
-        )
-
     app.fast = fast
     app.may_read_body = may_read_body
-    app.unavailable = unavailable
     for code in (400, 404, 405, 406, 413, 500):
         app.error(code)(_error_page)
     return app

@@ -18,6 +18,7 @@ from packyard.accesslog import AccessLog
 from packyard.app import Services, create_app
 from packyard.auth import HtpasswdAuthenticator
 from packyard.config import Config
+from packyard.guards import Guards
 from packyard.httputil import BODY_PROBE
 from packyard.storage.cache import IndexCache
 from packyard.storage.directory import Root
@@ -76,6 +77,7 @@ def build(config: Config, welcome_template: str | None = None) -> tuple[Any, Ser
         uploader=uploader,
     )
     app: Any = create_app(config, services)
+    app = Guards(app, cache)  # UTF-8 paths, cross-process sync, 503 while a root is gone
     app = proxy.wrap(app, config.trusted_proxy, config.server_base_url)
     services.may_read_body = _body_gate(app)
     if config.verbose >= 1:
