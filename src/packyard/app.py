@@ -6,6 +6,7 @@ module has no side effects. It is the only module that imports bottle.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -63,6 +64,12 @@ _CHUNK = 1 << 16
 BODY_PATHS = ("/", "/legacy/", "/legacy", "/RPC2")
 # (status, message, extra headers) of a refusal.
 Refusal = tuple[int, str, dict[str, str]]
+# What each kind of route needs (declared on the routes with @needs, and asked by the
+# fast path): the index pages need list, files need download, and what a file's
+# metadata says (PyPI JSON, search summaries) needs both.
+LIST = (Action.LIST,)
+DOWNLOAD = (Action.DOWNLOAD,)
+METADATA = (Action.LIST, Action.DOWNLOAD)
 
 
 @dataclass
@@ -368,9 +375,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         f"max-age={config.index_max_age}"
     )
     file_cache = file_cache_control(config)
-    # What a file's metadata says (PyPI JSON, search summaries) needs list and download.
-    metadata_actions = (Action.LIST, Action.DOWNLOAD)
-    metadata_open = not any(a in config.authenticate for a in metadata_actions)
+    metadata_open = not any(a in config.authenticate for a in METADATA)
     json_cache = f"{'public' if metadata_open else 'private'}, max-age={config.index_max_age}"
 
     def refused(
@@ -399,6 +404,32 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             return None
         extra = {"WWW-Authenticate": REALM} if decision.status == 401 else {}
         return decision.status, decision.message, extra
+
+    def needs(
+        *actions: Action, answer: Callable[..., bottle.HTTPResponse] = _text
+    ) -> Callable[[Callable[..., bottle.HTTPResponse]], Callable[..., bottle.HTTPResponse]]:
+        """The permission check of a route, declared once with it: ``@needs(Action.LIST)``.
+        A route whose actions are all open is registered as it is (no work per request);
+        the fast path asks ``is_open`` of the same declarations."""
+
+        def declare(
+            handler: Callable[..., bottle.HTTPResponse],
+        ) -> Callable[..., bottle.HTTPResponse]:
+            if is_open(actions):
+                return handler
+
+            @functools.wraps(handler)
+            def checked(*args: Any, **kwargs: Any) -> bottle.HTTPResponse:
+                if (denied := refused_any(actions, answer)) is not None:
+                    return denied
+                return handler(*args, **kwargs)
+
+            return checked
+
+        return declare
+
+    def is_open(actions: tuple[Action, ...]) -> bool:
+        return not any(a in permissions.protected for a in actions)
 
     def request_path() -> str:
         return str(bottle.request.environ.get("PATH_INFO") or "/")
@@ -498,15 +529,13 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
     # --- the simple index (PEP 503) ---------------------------------------
 
     @app.get("/simple")  # type: ignore[untyped-decorator]
+    @needs(*LIST)
     def simple_noslash() -> bottle.HTTPResponse:
-        if (denied := refused(Action.LIST)) is not None:
-            return denied
         return _redirect(301, relative_location(request_path(), "/simple/", query()))
 
     @app.get("/simple/")  # type: ignore[untyped-decorator]
+    @needs(*LIST)
     def simple_index() -> bottle.HTTPResponse:
-        if (denied := refused(Action.LIST)) is not None:
-            return denied
         fmt = negotiated()
         if fmt is None:
             return not_acceptable()
@@ -536,18 +565,16 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         return pages.get(("project", project, fmt), files, _paged(make), yanks.serial)
 
     @app.get("/simple/<name>")  # type: ignore[untyped-decorator]
+    @needs(*LIST)
     def simple_project_noslash(name: str) -> bottle.HTTPResponse:
-        if (denied := refused(Action.LIST)) is not None:
-            return denied
         if not is_valid_name(name):
             return _text(404, f"Not Found: {name!r} is not a valid project name")
         target = "/simple/" + quote(normalize(name)) + "/"
         return _redirect(301, relative_location(request_path(), target, query()))
 
     @app.get("/simple/<name>/")  # type: ignore[untyped-decorator]
+    @needs(*LIST)
     def simple_project(name: str) -> bottle.HTTPResponse:
-        if (denied := refused(Action.LIST)) is not None:
-            return denied
         if not is_valid_name(name):
             return _text(404, f"Not Found: {name!r} is not a valid project name")
         project = normalize(name)
@@ -568,15 +595,13 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
     # --- files ----------------------------------------------------------------
 
     @app.get("/packages")  # type: ignore[untyped-decorator]
+    @needs(*LIST)
     def packages_noslash() -> bottle.HTTPResponse:
-        if (denied := refused(Action.LIST)) is not None:
-            return denied
         return _redirect(301, relative_location(request_path(), "/packages/", query()))
 
     @app.get("/packages/")  # type: ignore[untyped-decorator]
+    @needs(*LIST)
     def packages_index() -> bottle.HTTPResponse:
-        if (denied := refused(Action.LIST)) is not None:
-            return denied
         snap = cache.snapshot
         files = snap.files
 
@@ -586,9 +611,8 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         return page_answer(pages.get("packages", files, _paged(make)), HTML, "Accept-Encoding")
 
     @app.get("/packages/<relpath:path>")  # type: ignore[untyped-decorator]
+    @needs(*DOWNLOAD)
     def package_file(relpath: str) -> bottle.HTTPResponse:
-        if (denied := refused(Action.DOWNLOAD)) is not None:
-            return denied
         dist = cache.snapshot.files.get(relpath)
         if dist is None:
             if relpath.endswith(".metadata"):
@@ -679,9 +703,8 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         final = [v for v in live if is_final(v)]
         return (final or live or versions)[-1]
 
+    @needs(*METADATA, answer=json_error)
     def pypi_project_json(name: str, version: str | None) -> bottle.HTTPResponse:
-        if (denied := refused_any(metadata_actions, json_error)) is not None:
-            return denied
         if not is_valid_name(name):
             return json_error(404, f"Not Found: {name!r} is not a valid project name")
         project = normalize(name)
@@ -929,8 +952,10 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
 
     # --- the hot paths, without bottle --------------------------------------------------
 
-    list_open = "list" not in config.authenticate
-    download_open = "download" not in config.authenticate
+    # The same declarations as the routes' @needs: the fast path answers only what is open.
+    list_open = is_open(LIST)
+    download_open = is_open(DOWNLOAD)
+    json_open = is_open(METADATA)
     reasons = {200: "200 OK", 304: "304 Not Modified"}
     small = SmallFiles()
     conditional = ("HTTP_RANGE", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_RANGE")
@@ -994,7 +1019,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
                 wrapper(fh, _CHUNK) if wrapper is not None else _file_range(fh, 0, st.st_size)
             )
             return reasons[200], list(headers.items()), stream
-        if metadata_open and path.startswith("/pypi/") and path.endswith("/json"):
+        if json_open and path.startswith("/pypi/") and path.endswith("/json"):
             # /pypi/<project>/json and /pypi/<project>/<version>/json, normalized names.
             project, _, version = path[len("/pypi/") : -len("/json")].partition("/")
             if "/" in version:
