@@ -466,9 +466,17 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         status, headers, body = page_parts(bottle.request.environ, page, content_type, vary)
         return bottle.HTTPResponse(body, status=status, **headers)
 
-    def simple_answer(page: Page, fmt: str) -> bottle.HTTPResponse:
+    def simple_parts(
+        environ: dict[str, Any], page: Page, fmt: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """A simple-API page in the negotiated format ``fmt``: its content type and Vary,
+        for the routes and the fast path alike."""
         content_type = HTML if fmt == TEXT_HTML else fmt
-        return page_answer(page, content_type, "Accept, Accept-Encoding")
+        return page_parts(environ, page, content_type, "Accept, Accept-Encoding")
+
+    def simple_answer(page: Page, fmt: str) -> bottle.HTTPResponse:
+        status, headers, body = simple_parts(bottle.request.environ, page, fmt)
+        return bottle.HTTPResponse(body, status=status, **headers)
 
     def not_acceptable() -> bottle.HTTPResponse:
         return _text(
@@ -980,10 +988,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
                 page = project_page(snap, name, fmt)
             else:
                 return None
-            content_type = HTML if fmt == TEXT_HTML else fmt
-            status, headers, body = page_parts(
-                environ, page, content_type, "Accept, Accept-Encoding"
-            )
+            status, headers, body = simple_parts(environ, page, fmt)
             if status == 200:
                 headers["Content-Length"] = str(len(body))
             return reasons[status], list(headers.items()), body
