@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dists import make_wheel
 
-from packyard.app import SmallFiles
+from packyard.files import SmallFiles
 from packyard.index.model import Distribution
 from packyard.storage.cache import IndexCache
 from packyard.storage.directory import Root
