@@ -6,13 +6,12 @@ module has no side effects. It is the only module that imports bottle.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import sqlite3
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import quote
@@ -23,6 +22,10 @@ from packaging.version import Version
 from packyard import __version__, rpc
 from packyard.auth import REALM, Action, Authenticator, Permissions, parse_basic
 from packyard.config import Config
+from packyard.files import CHUNK as _CHUNK
+from packyard.files import SmallFiles, file_cache_control, file_headers
+from packyard.files import file_range as _file_range
+from packyard.files import headers_of as _file_headers
 from packyard.httputil import (
     BODY_NOT_READ,
     BODY_PROBE,
@@ -33,7 +36,6 @@ from packyard.httputil import (
     accepts_encoding,
     base_url,
     etag_matches,
-    http_date,
     if_range_allows,
     negotiate,
     parse_http_date,
@@ -60,11 +62,16 @@ HTML = "text/html; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
 METADATA_TYPE = "text/plain; charset=utf-8"
-_CHUNK = 1 << 16
 # The only URLs that take a request body: the upload API and XML-RPC.
 BODY_PATHS = ("/", "/legacy/", "/legacy", "/RPC2")
 # (status, message, extra headers) of a refusal.
 Refusal = tuple[int, str, dict[str, str]]
+# What each kind of route needs (declared on the routes with @needs, and asked by the
+# fast path): the index pages need list, files need download, and what a file's
+# metadata says (PyPI JSON, search summaries) needs both.
+LIST = (Action.LIST,)
+DOWNLOAD = (Action.DOWNLOAD,)
+METADATA = (Action.LIST, Action.DOWNLOAD)
 
 
 @dataclass
@@ -103,36 +110,6 @@ def _redirect(status: int, location: str) -> bottle.HTTPResponse:
 
 def _html(page: bytes) -> bottle.HTTPResponse:
     return bottle.HTTPResponse(page, status=200, Content_Type=HTML)
-
-
-def _file_range(fh: IO[bytes], first: int, length: int) -> Iterator[bytes]:
-    try:
-        fh.seek(first)
-        while length > 0:
-            chunk = fh.read(min(_CHUNK, length))
-            if not chunk:
-                return
-            length -= len(chunk)
-            yield chunk
-    finally:
-        fh.close()
-
-
-def file_headers(st: os.stat_result, cache_control: str | None) -> dict[str, str]:
-    """The headers of a whole distribution file (no Content-Length)."""
-    return _file_headers(st.st_size, st.st_mtime_ns, cache_control)
-
-
-def _file_headers(size: int, mtime_ns: int, cache_control: str | None) -> dict[str, str]:
-    headers = {
-        "Content-Type": "application/octet-stream",
-        "ETag": f'"{size:x}-{mtime_ns:x}"',
-        "Last-Modified": http_date(mtime_ns / 1e9),
-        "Accept-Ranges": "bytes",
-    }
-    if cache_control is not None:
-        headers["Cache-Control"] = cache_control
-    return headers
 
 
 # Re-reads one listed file from disk (as the watcher would) and gives what the index
@@ -243,79 +220,7 @@ def _file_answer(
     return bottle.HTTPResponse(_file_body(environ, fh, 0, size), status=200, **headers), True
 
 
-class SmallFiles:
-    """Whole small answers kept in memory (the bytes of small distribution files and
-    of wheels' .metadata files, with their headers), so the most common downloads need
-    no file system call. Bounded in total; an entry is used only while the snapshot
-    shows the file with the same identity (size, mtime, inode) it was made from. Files
-    larger than ``max_file`` are never held: they are streamed with wsgi.file_wrapper."""
-
-    def __init__(self, max_file: int = 64 << 10, max_total: int = 32 << 20) -> None:
-        self.max_file = max_file
-        self._max_total = max_total
-        self._total = 0
-        self._entries: OrderedDict[str, tuple[object, tuple[tuple[str, str], ...], bytes]] = (
-            OrderedDict()
-        )
-        self._lock = threading.Lock()
-
-    def get(self, key: str, identity: object) -> tuple[list[tuple[str, str]], bytes] | None:
-        """The headers (a new list each time) and body kept under ``key``, if they were
-        made from the file as it is now (``identity``)."""
-        hit = self._entries.get(key)
-        if hit is None or hit[0] != identity:
-            return None
-        return list(hit[1]), hit[2]
-
-    def put(self, key: str, identity: object, headers: dict[str, str], body: bytes) -> None:
-        if len(body) > self.max_file:
-            return
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._total -= len(old[2])
-            self._entries[key] = (identity, tuple(headers.items()), body)
-            self._total += len(body)
-            while self._total > self._max_total:
-                _, (_, _, evicted) = self._entries.popitem(last=False)
-                self._total -= len(evicted)
-
-    def read(self, dist: Distribution) -> bytes | None:
-        """A small file's bytes; None if it is not there, too big or not as listed."""
-        try:
-            fh, st = open_listed(dist)
-        except Unservable:
-            return None  # the route answers, with the reason
-        try:
-            with fh:
-                if st.st_size > self.max_file or file_identity(st) != dist.identity:
-                    return None  # changed on disk: the route re-reads the entry
-                data = fh.read(self.max_file + 1)
-        except OSError:
-            return None
-        if len(data) != dist.size:
-            return None
-        return data
-
-
 GZIP_MIN = 256  # bytes: smaller pages are sent as they are
-YEAR = 365 * 24 * 3600
-
-
-def file_cache_control(config: Config) -> str | None:
-    """Cache-Control for distribution files and their .metadata.
-
-    A file never changes under its name unless --overwrite is on, so by default it is
-    cacheable for a year and ``immutable`` (clients skip revalidation). --cache-control
-    sets the age (pypiserver's option); with --overwrite there is no default header.
-    """
-    scope = "private" if "download" in config.authenticate else "public"
-    immutable = "" if config.overwrite else ", immutable"
-    if config.cache_control is not None:
-        return f"{scope}, max-age={config.cache_control}{immutable}"
-    if config.overwrite:
-        return None
-    return f"{scope}, max-age={YEAR}{immutable}"
 
 
 def _error_page(error: bottle.HTTPError) -> str:
@@ -327,44 +232,20 @@ def _error_page(error: bottle.HTTPError) -> str:
 
 
 class _Bottle(bottle.Bottle):  # type: ignore[misc]
-    """Refuses paths that are not UTF-8 before bottle sees them: bottle would drop the
-    bad bytes and answer for another URL (``/health%ff`` as ``/health``). Then tries
-    the application's fast paths (``fast``) before bottle's routing."""
+    """Answers the transport's body probe, then tries the application's fast paths
+    (``fast``) before bottle's routing. The checks every request passes first (UTF-8
+    path, cross-process sync, 503 while a directory is gone) are ``guards.Guards``,
+    composed in front of this app by ``server.build``."""
 
     fast: Callable[[dict[str, Any]], tuple[str, list[tuple[str, str]], Any] | None] | None = None
     # Asked by the WSGI server with a request's head: may its body be read?
     may_read_body: Callable[[Mapping[str, Any]], bool] | None = None
-    # Runs first for every request: takes in other processes' changes, and says why
-    # the index cannot answer now (a packages directory is gone), or None.
-    unavailable: Callable[[], str | None] | None = None
 
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
-        try:
-            str(environ.get("PATH_INFO", "")).encode("latin-1").decode("utf-8")
-        except UnicodeError:
-            body = b"Bad Request: the path is not valid UTF-8 once percent-decoded\n"
-            start_response(
-                "400 Bad Request",
-                [("Content-Type", TEXT), ("Content-Length", str(len(body)))],
-            )
-            return [body]
         probe = environ.get(BODY_PROBE)
         if probe is not None:  # the head of a request, from packyard.transport
             probe.append(self.may_read_body is not None and self.may_read_body(environ))
             return []
-        if self.unavailable is not None:
-            problem = self.unavailable()
-            if problem is not None:
-                body = problem.encode() + b"\n"
-                start_response(
-                    "503 Service Unavailable",
-                    [
-                        ("Content-Type", TEXT),
-                        ("Content-Length", str(len(body))),
-                        ("Retry-After", "30"),
-                    ],
-                )
-                return [body]
         if self.fast is not None:
             answer = self.fast(environ)
             if answer is not None:
@@ -395,9 +276,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         f"max-age={config.index_max_age}"
     )
     file_cache = file_cache_control(config)
-    # What a file's metadata says (PyPI JSON, search summaries) needs list and download.
-    metadata_actions = (Action.LIST, Action.DOWNLOAD)
-    metadata_open = not any(a in config.authenticate for a in metadata_actions)
+    metadata_open = not any(a in config.authenticate for a in METADATA)
     json_cache = f"{'public' if metadata_open else 'private'}, max-age={config.index_max_age}"
 
     def refused(
@@ -426,6 +305,32 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             return None
         extra = {"WWW-Authenticate": REALM} if decision.status == 401 else {}
         return decision.status, decision.message, extra
+
+    def needs(
+        *actions: Action, answer: Callable[..., bottle.HTTPResponse] = _text
+    ) -> Callable[[Callable[..., bottle.HTTPResponse]], Callable[..., bottle.HTTPResponse]]:
+        """The permission check of a route, declared once with it: ``@needs(Action.LIST)``.
+        A route whose actions are all open is registered as it is (no work per request);
+        the fast path asks ``is_open`` of the same declarations."""
+
+        def declare(
+            handler: Callable[..., bottle.HTTPResponse],
+        ) -> Callable[..., bottle.HTTPResponse]:
+            if is_open(actions):
+                return handler
+
+            @functools.wraps(handler)
+            def checked(*args: Any, **kwargs: Any) -> bottle.HTTPResponse:
+                if (denied := refused_any(actions, answer)) is not None:
+                    return denied
+                return handler(*args, **kwargs)
+
+            return checked
+
+        return declare
+
+    def is_open(actions: tuple[Action, ...]) -> bool:
+        return not any(a in permissions.protected for a in actions)
 
     def request_path() -> str:
         return str(bottle.request.environ.get("PATH_INFO") or "/")
@@ -462,9 +367,17 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         status, headers, body = page_parts(bottle.request.environ, page, content_type, vary)
         return bottle.HTTPResponse(body, status=status, **headers)
 
-    def simple_answer(page: Page, fmt: str) -> bottle.HTTPResponse:
+    def simple_parts(
+        environ: dict[str, Any], page: Page, fmt: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """A simple-API page in the negotiated format ``fmt``: its content type and Vary,
+        for the routes and the fast path alike."""
         content_type = HTML if fmt == TEXT_HTML else fmt
-        return page_answer(page, content_type, "Accept, Accept-Encoding")
+        return page_parts(environ, page, content_type, "Accept, Accept-Encoding")
+
+    def simple_answer(page: Page, fmt: str) -> bottle.HTTPResponse:
+        status, headers, body = simple_parts(bottle.request.environ, page, fmt)
+        return bottle.HTTPResponse(body, status=status, **headers)
 
     def not_acceptable() -> bottle.HTTPResponse:
         return _text(
@@ -525,15 +438,13 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
     # --- the simple index (PEP 503) ---------------------------------------
 
     @app.get("/simple")  # type: ignore[untyped-decorator]
+    @needs(*LIST)
     def simple_noslash() -> bottle.HTTPResponse:
-        if (denied := refused(Action.LIST)) is not None:
-            return denied
         return _redirect(301, relative_location(request_path(), "/simple/", query()))
 
     @app.get("/simple/")  # type: ignore[untyped-decorator]
+    @needs(*LIST)
     def simple_index() -> bottle.HTTPResponse:
-        if (denied := refused(Action.LIST)) is not None:
-            return denied
         fmt = negotiated()
         if fmt is None:
             return not_acceptable()
@@ -563,18 +474,16 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         return pages.get(("project", project, fmt), files, _paged(make), yanks.serial)
 
     @app.get("/simple/<name>")  # type: ignore[untyped-decorator]
+    @needs(*LIST)
     def simple_project_noslash(name: str) -> bottle.HTTPResponse:
-        if (denied := refused(Action.LIST)) is not None:
-            return denied
         if not is_valid_name(name):
             return _text(404, f"Not Found: {name!r} is not a valid project name")
         target = "/simple/" + quote(normalize(name)) + "/"
         return _redirect(301, relative_location(request_path(), target, query()))
 
     @app.get("/simple/<name>/")  # type: ignore[untyped-decorator]
+    @needs(*LIST)
     def simple_project(name: str) -> bottle.HTTPResponse:
-        if (denied := refused(Action.LIST)) is not None:
-            return denied
         if not is_valid_name(name):
             return _text(404, f"Not Found: {name!r} is not a valid project name")
         project = normalize(name)
@@ -595,15 +504,13 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
     # --- files ----------------------------------------------------------------
 
     @app.get("/packages")  # type: ignore[untyped-decorator]
+    @needs(*LIST)
     def packages_noslash() -> bottle.HTTPResponse:
-        if (denied := refused(Action.LIST)) is not None:
-            return denied
         return _redirect(301, relative_location(request_path(), "/packages/", query()))
 
     @app.get("/packages/")  # type: ignore[untyped-decorator]
+    @needs(*LIST)
     def packages_index() -> bottle.HTTPResponse:
-        if (denied := refused(Action.LIST)) is not None:
-            return denied
         snap = cache.snapshot
         files = snap.files
 
@@ -613,9 +520,8 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         return page_answer(pages.get("packages", files, _paged(make)), HTML, "Accept-Encoding")
 
     @app.get("/packages/<relpath:path>")  # type: ignore[untyped-decorator]
+    @needs(*DOWNLOAD)
     def package_file(relpath: str) -> bottle.HTTPResponse:
-        if (denied := refused(Action.DOWNLOAD)) is not None:
-            return denied
         dist = cache.snapshot.files.get(relpath)
         if dist is None:
             if relpath.endswith(".metadata"):
@@ -706,9 +612,8 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
         final = [v for v in live if is_final(v)]
         return (final or live or versions)[-1]
 
+    @needs(*METADATA, answer=json_error)
     def pypi_project_json(name: str, version: str | None) -> bottle.HTTPResponse:
-        if (denied := refused_any(metadata_actions, json_error)) is not None:
-            return denied
         if not is_valid_name(name):
             return json_error(404, f"Not Found: {name!r} is not a valid project name")
         project = normalize(name)
@@ -956,8 +861,10 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
 
     # --- the hot paths, without bottle --------------------------------------------------
 
-    list_open = "list" not in config.authenticate
-    download_open = "download" not in config.authenticate
+    # The same declarations as the routes' @needs: the fast path answers only what is open.
+    list_open = is_open(LIST)
+    download_open = is_open(DOWNLOAD)
+    json_open = is_open(METADATA)
     reasons = {200: "200 OK", 304: "304 Not Modified"}
     small = SmallFiles()
     conditional = ("HTTP_RANGE", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_RANGE")
@@ -982,10 +889,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
                 page = project_page(snap, name, fmt)
             else:
                 return None
-            content_type = HTML if fmt == TEXT_HTML else fmt
-            status, headers, body = page_parts(
-                environ, page, content_type, "Accept, Accept-Encoding"
-            )
+            status, headers, body = simple_parts(environ, page, fmt)
             if status == 200:
                 headers["Content-Length"] = str(len(body))
             return reasons[status], list(headers.items()), body
@@ -1021,7 +925,7 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
                 wrapper(fh, _CHUNK) if wrapper is not None else _file_range(fh, 0, st.st_size)
             )
             return reasons[200], list(headers.items()), stream
-        if metadata_open and path.startswith("/pypi/") and path.endswith("/json"):
+        if json_open and path.startswith("/pypi/") and path.endswith("/json"):
             # /pypi/<project>/json and /pypi/<project>/<version>/json, normalized names.
             project, _, version = path[len("/pypi/") : -len("/json")].partition("/")
             if "/" in version:
@@ -1054,20 +958,8 @@ def create_app(config: Config, services: Services) -> bottle.Bottle:
             hit = list(headers.items()), body
         return reasons[200], hit[0], hit[1]
 
-    def unavailable() -> str | None:
-        # The one check per request, before the fast paths and the routes: other
-        # processes' uploads and yanks, and a packages directory gone or back.
-        cache.sync()
-        if not cache.unavailable:
-            return None
-        return (
-            "Service Unavailable: a packages directory of this index cannot be read "
-            "(see the server's log); try again later"
-        )
-
     app.fast = fast
     app.may_read_body = may_read_body
-    app.unavailable = unavailable
     for code in (400, 404, 405, 406, 413, 500):
         app.error(code)(_error_page)
     return app

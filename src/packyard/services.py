@@ -25,6 +25,7 @@ from packyard.app import Services, create_app
 from packyard.auth import HtpasswdAuthenticator
 from packyard.config import Config
 from packyard.errors import ConfigError, read_text_file
+from packyard.guards import Guards
 from packyard.httputil import BODY_PROBE
 from packyard.index.render import unknown_placeholders
 from packyard.storage.cache import IndexCache
@@ -90,6 +91,9 @@ def build(config: Config, welcome_template: str | None = None) -> tuple[Any, Ser
         repository=repository,
     )
     app: Any = create_app(config, services)
+    # UTF-8 paths, other processes' changes, 503 while a directory is gone: before
+    # the routes, behind the proxy layer (which may answer 400 itself).
+    app = Guards(app, cache)
     app = proxy.wrap(app, config.trusted_proxy, config.server_base_url)
     services.may_read_body = _body_gate(app)
     if config.verbose >= 1:
