@@ -83,7 +83,7 @@ class Services:
     authenticator: Authenticator | None = None
     uploader: Uploader | None = None
     repository: Repository | None = None  # the storage façade (the read side moves onto it)
-    # Set by server.build(): may the WSGI server read this request's body? (Asked
+    # Set by services.build(): may the WSGI server read this request's body? (Asked
     # with the head only; see packyard.transport.)
     may_read_body: Callable[[Mapping[str, Any]], bool] | None = None
 
