@@ -4,20 +4,18 @@ with credentials and start-up refusals: tests/integration/test_auth_read.py."""
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import pytest
 from helpers import add_user, wait_for
 from helpers.dists import make_wheel
+from helpers.htpasswd import SCHEMES, basic_auth, users_of_every_scheme
 
 # htpasswd flag per scheme: bcrypt, apr1 (MD5, the default), SHA1, crypt, plain text.
-SCHEMES = {"bcrypt": "-B", "apr1": "-m", "sha1": "-s", "crypt": "-d", "plain": "-p"}
 
 
 def basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+    return {"Authorization": basic_auth(user, password)}
 
 
 @pytest.fixture
@@ -26,8 +24,7 @@ def secured(tmp_path: Path, serve_app):
     packages.mkdir()
     make_wheel(packages, "secret-lib", "1.0")
     htpasswd = tmp_path / "htpasswd"
-    for scheme, flag in SCHEMES.items():
-        add_user(htpasswd, f"user-{scheme}", f"pw-{scheme}", flag)
+    users_of_every_scheme(htpasswd)
     app = serve_app("-P", htpasswd, "-a", "download,list", packages)
     return app, htpasswd
 

@@ -11,13 +11,15 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 from helpers.app import App, app_from_args
-from helpers.index_tree import FOO_BAR_ORDER, PROJECTS, WELCOME, Tree, links, make_tree
-
-
-def target_of(request_url: str, location: str) -> tuple[str, str]:
-    """(path, query) where a Location sent for ``request_url`` leads."""
-    resolved = urlsplit(urljoin(request_url, location))
-    return resolved.path, resolved.query
+from helpers.index_tree import (
+    FOO_BAR_ORDER,
+    PROJECTS,
+    WELCOME,
+    Tree,
+    links,
+    make_tree,
+    target_of,
+)
 
 
 @pytest.fixture(scope="module")

@@ -4,39 +4,21 @@ tests/integration/test_limits.py."""
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import pytest
-from helpers import add_user
 from helpers.app import App
 from helpers.dists import wheel_bytes
 from helpers.forms import encode_form
+from helpers.htpasswd import LIMITS_PASSWORD, LIMITS_USER, basic_auth, limited_index
 
-USER, PASSWORD = "uploader", "limits-pw"
-AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+AUTH = basic_auth(LIMITS_USER, LIMITS_PASSWORD)
 
 
 @pytest.fixture
 def limited(tmp_path: Path, serve_app) -> tuple[App, Path]:
-    packages = tmp_path / "packages"
-    packages.mkdir()
-    htpasswd = tmp_path / "htpasswd"
-    add_user(htpasswd, USER, PASSWORD)
-    app = serve_app(
-        "-P",
-        htpasswd,
-        "--max-form-fields",
-        "12",
-        "--max-form-size",
-        "4K",
-        "--max-header-size",
-        "2K",
-        "--channel-timeout",
-        "1",
-        packages,
-    )
-    return app, packages
+    args, packages = limited_index(tmp_path)
+    return serve_app(*args), packages
 
 
 def upload_fields(name: str, version: str, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 from helpers.dists import sdist_bytes, wheel_bytes
 
@@ -110,3 +111,9 @@ WELCOME = """<html><body>
 <a href="{{SIMPLE}}">simple</a> <a href="{{PACKAGES}}">packages</a>
 </body></html>
 """
+
+
+def target_of(request_url: str, location: str) -> tuple[str, str]:
+    """(path, query) where a Location sent for ``request_url`` leads."""
+    resolved = urlsplit(urljoin(request_url, location))
+    return resolved.path, resolved.query

@@ -8,11 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import Clients, add_user, clean_environ
+from helpers import Clients, clean_environ
 from helpers.dists import make_wheel
-
-# htpasswd flag per scheme: bcrypt, apr1 (MD5, the default), SHA1, crypt, plain text.
-SCHEMES = {"bcrypt": "-B", "apr1": "-m", "sha1": "-s", "crypt": "-d", "plain": "-p"}
+from helpers.htpasswd import users_of_every_scheme
 
 
 @pytest.fixture
@@ -21,8 +19,7 @@ def secured(tmp_path: Path, serve):
     packages.mkdir()
     make_wheel(packages, "secret-lib", "1.0")
     htpasswd = tmp_path / "htpasswd"
-    for scheme, flag in SCHEMES.items():
-        add_user(htpasswd, f"user-{scheme}", f"pw-{scheme}", flag)
+    users_of_every_scheme(htpasswd)
     server = serve("-P", htpasswd, "-a", "download,list", packages)
     return server, htpasswd
 

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 from helpers import Server, http, raw, start_server, wait_for
-from helpers.index_tree import PROJECTS, Tree, links, make_tree
+from helpers.index_tree import PROJECTS, Tree, links, make_tree, target_of
 
 # --- helpers ---------------------------------------------------------------------------
 
@@ -23,12 +23,6 @@ def raw_request(url: str, path: str, method: str = "GET") -> tuple[int, list[byt
     head = raw.request_head(path, urlsplit(url).netloc, method)
     answer = raw.parse(raw.exchange(url, head, timeout=30))
     return answer.status, answer.header_lines, answer.body
-
-
-def target_of(request_url: str, location: str) -> tuple[str, str]:
-    """(path, query) where a Location sent for ``request_url`` leads."""
-    resolved = urlsplit(urljoin(request_url, location))
-    return resolved.path, resolved.query
 
 
 # --- the served tree ---------------------------------------------------------------------

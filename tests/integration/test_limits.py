@@ -11,31 +11,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from helpers import Server, add_user, http
-
-USER, PASSWORD = "uploader", "limits-pw"
+from helpers import Server, http
+from helpers.htpasswd import limited_index
 
 
 @pytest.fixture
 def limited(tmp_path: Path, serve) -> tuple[Server, Path]:
-    packages = tmp_path / "packages"
-    packages.mkdir()
-    htpasswd = tmp_path / "htpasswd"
-    add_user(htpasswd, USER, PASSWORD)
-    server = serve(
-        "-P",
-        htpasswd,
-        "--max-form-fields",
-        "12",
-        "--max-form-size",
-        "4K",
-        "--max-header-size",
-        "2K",
-        "--channel-timeout",
-        "1",
-        packages,
-    )
-    return server, packages
+    args, packages = limited_index(tmp_path)
+    return serve(*args), packages
 
 
 def raw_request(server: Server, request: bytes) -> bytes:
